@@ -1,0 +1,1 @@
+"""archsim: see shared/DESIGN.md; filled in by later issues."""

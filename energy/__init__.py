@@ -1,0 +1,1 @@
+"""energy: see shared/DESIGN.md; filled in by later issues."""

@@ -1,0 +1,1 @@
+"""mappers: see shared/DESIGN.md; filled in by later issues."""

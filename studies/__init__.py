@@ -1,0 +1,1 @@
+"""studies: the attnsim command line and the studies built on cascades, architectures and mappings."""
