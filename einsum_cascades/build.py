@@ -235,7 +235,8 @@ def _graph(einsums: list[Einsum], tensors: dict[str, Tensor]) -> nx.DiGraph:
     except nx.NetworkXNoCycle:
         return g
     names = [u for u, _ in cycle] + [cycle[0][0]]
-    first = next(e for e in einsums if e.output == cycle[0][1])
+    first = min((e for e in einsums if e.output in names and e.kind != "init"),
+                key=lambda e: e.pos.line)
     raise CascadeError(f"dependency cycle: {' -> '.join(names)} (only reads of the previous iterate, "
                        f"like RM[m1,p] in RM[m1+1,p] = ..., may close a loop)", first.pos)
 

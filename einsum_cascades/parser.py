@@ -253,6 +253,9 @@ class _LineParser:
             self.i = save + 2
             inner = self.expr()
             if self.accept(")"):
+                if not self.at_end():
+                    raise CascadeError(f"{t.text}(...) with one argument is a reduction and must be "
+                                       f"the whole right-hand side", t.pos)
                 return inner, t.text, None  # type: ignore[return-value]
             self.i = save  # two arguments: an element-wise max
         return self.expr(), "sum", None

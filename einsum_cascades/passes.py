@@ -133,11 +133,11 @@ def analyse(c: Cascade) -> PassReport:
         split = c.split(r)
         return max(own, rank_passes(split[0])) if split else own
 
-    roots = list(dict.fromkeys(r for t in c.inputs for r in c.tensors[t].ranks))
+    roots = list(dict.fromkeys(c.root(r) for t in c.inputs for r in c.tensors[t].ranks))
     passes = {r: rank_passes(r) for r in roots}
     split_passes = {r: levels[r].passes() for r in c.ranks if c.ranks[r].parent}
-    tensor_passes = {t: {r: _tensor_passes(c, levels, t, r) for r in c.tensors[t].ranks}
-                     for t in c.inputs}
+    tensor_passes = {t: {c.root(r): _tensor_passes(c, levels, t, c.root(r))
+                         for r in c.tensors[t].ranks} for t in c.inputs}
     einsum_levels = {}
     for e in c.einsums:
         if e.kind == "init":
