@@ -83,8 +83,8 @@ def run(cascade: Cascade, inputs: dict[str, np.ndarray], shapes: dict[str, int])
     for c in ctx.counts.values():
         total.update(c)
     return RunResult(tensors, {n: v.valid for n, v in env.items()},
-                     {k: int(v) for k, v in total.items()},
-                     {k: {o: int(n) for o, n in c.items()} for k, c in ctx.counts.items()})
+                     {k: int(v) for k, v in total.items() if v},
+                     {k: {o: int(n) for o, n in c.items() if n} for k, c in ctx.counts.items()})
 
 
 class _Context:
