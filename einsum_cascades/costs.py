@@ -58,7 +58,7 @@ def symbolic_costs(cascade: Cascade) -> Costs:
     per: dict[str, dict[str, sympy.Expr]] = {}
     spaces: dict[str, sympy.Expr] = {}
     for e in cascade.einsums:
-        key = e.output + ("[0]" if e.kind == "init" else "")
+        key = e.key
         size = space_size(cascade, e.space)
         spaces[key] = size
         ops: dict[str, sympy.Expr] = {}

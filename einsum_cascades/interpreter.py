@@ -130,7 +130,7 @@ class _Context:
     # -- one Einsum at fixed positions of some ranks
     def evaluate(self, e: Einsum, fixed: dict[str, int]) -> Value:
         """Value of `e`'s output with ranks in `fixed` held at a position; counts its ops."""
-        counts = self.counts.setdefault(e.output + ("[0]" if e.kind == "init" else ""), Counter())
+        counts = self.counts.setdefault(e.key, Counter())
         space = tuple(r for r in e.space if r not in fixed)
         val = self._expr(e.expr, fixed, space, counts)
         out_ranks = tuple(r for r in e.out_ranks if r not in fixed)

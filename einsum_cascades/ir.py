@@ -200,6 +200,16 @@ class Einsum:
     text: str = field(default="", compare=False, hash=False, repr=False)
 
     @property
+    def key(self) -> str:
+        """Name of this Einsum in reports: the output, `RM[0]` for an initial value and
+        `RM[m1+1]` for an update."""
+        if self.kind == "init":
+            return f"{self.output}[0]"
+        if self.kind == "update":
+            return f"{self.output}[{self.iterative_rank}+1]"
+        return self.output
+
+    @property
     def out_ranks(self) -> tuple[str, ...]:
         """Ranks the output is indexed by at this Einsum (an init's fixed position excluded)."""
         return tuple(i.rank for i in self.out_indices if isinstance(i, RankIdx))
@@ -380,7 +390,9 @@ class Cascade:
                         f"shape of rank '{outer}' is {shapes[outer]} but {name}={shapes[name]} split "
                         f"by {inner}={shapes[inner]} gives ceil({shapes[name]}/{shapes[inner]}) = {derived}")
                 shapes[outer] = derived
-        missing = [r for r in self.ranks if r not in shapes]
+        derivable = {self.split(r)[0] for r in self.ranks if self.split(r)}  # type: ignore[index]
+        missing = [r for r in self.ranks if r not in shapes and r not in derivable]
+        missing = missing or [r for r in self.ranks if r not in shapes]
         if missing:
             raise CascadeError(
                 f"cascade '{self.name}' needs the shape of rank(s) {', '.join(sorted(missing))} "

@@ -143,7 +143,7 @@ def analyse(c: Cascade) -> PassReport:
         if e.kind == "init":
             continue
         row = {r: lv.einsum[id(e)] for r, lv in levels.items() if id(e) in lv.einsum}
-        einsum_levels[e.output if e.kind != "update" else e.output + "'"] = row
+        einsum_levels[e.key] = row
     reduced = {c.root(r) for e in c.einsums for r in e.reduced}
     footprint = {r: _footprint(c, levels, r) for r in roots if r in reduced}
     return PassReport(c.name, max(passes.values(), default=1), passes, tensor_passes,
