@@ -18,21 +18,27 @@ from typer.core import TyperGroup
 
 from einsum_cascades import (Cascade, CascadeError, analyse, check_attention, library, load,
                              random_inputs, run, symbolic_costs)
+from archsim.spec import SpecError
+from studies.arch_cli import arch_app
+from studies.bench_cli import bench
 
 out = Console(markup=False, highlight=False)
 err = Console(stderr=True, markup=False, highlight=False)
 
 
 class OneLineErrors(TyperGroup):
-    """Typer's command group; any user error is one line `error: ...` on stderr, exit code 2."""
+    """Typer's command group; a user error is one line `error: ...` on stderr (one per problem
+    of a spec), exit code 2."""
 
     def main(self, *args: Any, **kwargs: Any) -> None:
         """Run the command line and exit with its status (never a traceback for user errors)."""
         kwargs["standalone_mode"] = False
         try:
             code = super().main(*args, **kwargs)
-        except (typer.TyperException, CascadeError, ValueError, OSError, MemoryError) as exc:
-            if message := error_message(exc):  # empty after `attnsim` alone: help was printed
+        except (typer.TyperException, CascadeError, SpecError, ValueError, OSError,
+                MemoryError) as exc:
+            lines = exc.problems if isinstance(exc, SpecError) else [error_message(exc)]
+            for message in filter(None, lines):  # none after `attnsim` alone: help was printed
                 err.print(f"error: {message}", style="red", soft_wrap=True)
             code = 2
         sys.exit(code if isinstance(code, int) else 0)
@@ -56,6 +62,8 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
+app.add_typer(arch_app, name="arch", help="Architecture specs: list, show and validate them.")
+app.command("bench")(bench)
 
 
 class Format(str, Enum):

@@ -1,0 +1,305 @@
+"""Compile mappings into the estimator's arrays, many at once.
+
+A `Template` is the structure of a mapping (binding, loop order, levels, fusion, schedule) with
+the loop factors left open. Everything the traffic model (mappers.plain states it) needs from a
+mapping is a product of some of its loop factors: the tile of a tensor below a level, the number
+of times that tile is delivered, what stays resident, the PEs used, each rank's total. Which
+factors enter which product depends only on the structure, so the Template lists them once
+(flat index lists); `compile` then evaluates the products for every candidate in one Numba
+call and says which candidates fit (factors that multiply to the shapes, a fan-out within the
+unit's PEs, tiles within every memory's capacity).
+
+Factors come as columns of an array F[n, C]: by default one column per loop slot of every
+Einsum (`factors_of`), or any other layout given by `bind(columns, base)`, e.g. the shared nest
+of a fused cascade where many Einsums read the same column.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+from numba import njit
+
+from archsim.estimator import PIPELINED, SEQUENTIAL, ArchArrays, MappingBatch
+from einsum_cascades.ir import Ref, refs
+
+from .mapping import Loop, Mapping, MappingError, source_tensor, working_einsums
+from .ops import op_counts
+from .plain import costs as plain_costs
+from .plain import nest
+
+
+@dataclass(frozen=True)
+class _Slot:
+    """One loop of one Einsum: its path depth, loop, and the tensors' relation to it."""
+
+    level: int
+    loop: Loop
+
+
+@dataclass
+class _Products:
+    """Products of factor columns: start/end into `cols`, times a constant."""
+
+    cols: list[int] = field(default_factory=list)
+    start: list[int] = field(default_factory=list)
+    end: list[int] = field(default_factory=list)
+    const: list[float] = field(default_factory=list)
+    seen: dict[tuple, int] = field(default_factory=dict)
+
+    def add(self, members: list[tuple[int, float]]) -> int:
+        """A product of (column or -1, factor) members; returns its id (shared when equal)."""
+        c = 1.0
+        used = []
+        for col, factor in members:
+            if col < 0:
+                c *= factor
+            else:
+                used.append(col)
+        key = (tuple(sorted(used)), c)
+        if key not in self.seen:
+            self.seen[key] = len(self.start)
+            self.start.append(len(self.cols))
+            self.cols.extend(key[0])
+            self.end.append(len(self.cols))
+            self.const.append(c)
+        return self.seen[key]
+
+
+@dataclass
+class Kernel:
+    """The flat product lists and traffic terms of a Template bound to a column layout."""
+
+    n_cols: int
+    cols: np.ndarray
+    start: np.ndarray
+    end: np.ndarray
+    const: np.ndarray
+    check_prod: np.ndarray   # products that must equal ...
+    check_value: np.ndarray  # ... these shapes
+    lanes_prod: np.ndarray   # [E]
+    terms: np.ndarray        # [Tm, 10] int: e, g, child, tensor, is_out, tile, deliv, res, whole, traffic
+    word: np.ndarray         # [Tm]
+
+
+@dataclass
+class Template:
+    """The fixed structure of a family of mappings; factors vary per candidate."""
+
+    keys: tuple[str, ...]
+    slots: tuple[tuple[_Slot, ...], ...]   # per Einsum, its loops (completed) outermost first
+    paths: tuple[tuple[int, ...], ...]     # per Einsum, global level index at each depth
+    tensors: tuple[tuple[tuple[int, bool, frozenset, frozenset, int, float], ...], ...]
+    shapes: tuple[dict[str, int], ...]     # per Einsum, its rank shapes
+    unit_lanes: np.ndarray
+    capacity: np.ndarray
+    n_tensors: int
+    static: MappingBatch
+    _identity: Kernel | None = None
+
+    @classmethod
+    def from_mapping(cls, m: Mapping, arch, arrays: ArchArrays) -> "Template":
+        """The structure of `m` (checked by the plain model), its factors left open."""
+        plain_costs(m, arch)  # every structural check, with its clear message
+        c = m.cascade
+        full = c.resolve_shapes(m.shapes)
+        work = {e.key: e for e in working_einsums(c)}
+        names = list(dict.fromkeys(source_tensor(c, t) for t in c.tensors))
+        kept = m.kept()
+        slots, paths, tensors, shapes = [], [], [], []
+        for em in m.einsums:
+            e = work[em.einsum]
+            path = tuple(reversed([x for x in arch.parent_chain(em.unit) if x in arch.memories]))
+            slots.append(tuple(_Slot(lv, lp) for lv, lp in nest(m, em, path)))
+            paths.append(tuple(arrays.levels.index(x) for x in path))
+            shapes.append({r: full[r] for r in e.space})
+            row = []
+            operands = list(dict((r.tensor, r) for r in refs(e.expr)).values())
+            for ref, out in [(r, False) for r in operands] + [
+                    (Ref(e.output, e.out_indices, e.pos), True)]:
+                name = source_tensor(c, ref.tensor)
+                ranks = frozenset(e.out_ranks if out else ref.ranks)
+                live = ranks - {c.tensors[name].iterative}
+                keep = path.index(kept[name]) if name in kept and kept[name] in path else 0
+                row.append((names.index(name), out, ranks, live, keep,
+                            float(c.tensors[name].word_bytes)))
+            tensors.append(tuple(row))
+        lanes = np.array([arch.computes[em.unit].lanes for em in m.einsums], float)
+        return cls(tuple(em.einsum for em in m.einsums), tuple(slots), tuple(paths),
+                   tuple(tensors), tuple(shapes), lanes, arrays.level_capacity.copy(), len(names),
+                   _static(m, arrays))
+
+    @property
+    def width(self) -> int:
+        """Loop slots of the Einsum with the most loops (J of the default layout)."""
+        return max(len(s) for s in self.slots)
+
+    def factors_of(self, m: Mapping, arch) -> np.ndarray:
+        """The factor of every loop slot of a mapping with this structure, [E, J] (1 padded)."""
+        out = np.ones((len(self.keys), self.width))
+        for k, em in enumerate(m.einsums):
+            path = tuple(reversed([x for x in arch.parent_chain(em.unit) if x in arch.memories]))
+            for j, (_, lp) in enumerate(nest(m, em, path)):
+                out[k, j] = lp.factor
+        return out
+
+    def bind(self, columns: np.ndarray, base: np.ndarray) -> Kernel:
+        """The kernel for factors laid out as columns: slot (e, j) reads column columns[e, j],
+        or is the constant base[e, j] where columns[e, j] < 0."""
+        p = _Products()
+
+        def member(e: int, j: int) -> tuple[int, float]:
+            return int(columns[e, j]), float(base[e, j])
+
+        checks, values, lanes_prod, terms, words = [], [], [], [], []
+        for e, slots in enumerate(self.slots):
+            for r, shape in self.shapes[e].items():
+                checks.append(p.add([member(e, j) for j, s in enumerate(slots) if s.loop.rank == r]))
+                values.append(float(shape))
+            lanes_prod.append(p.add([member(e, j) for j, s in enumerate(slots) if s.loop.spatial]))
+            path = self.paths[e]
+            for tensor, out, ranks, live, keep, word in self.tensors[e]:
+                whole = p.add([member(e, j) for j, s in enumerate(slots) if s.loop.rank in ranks])
+                for d in range(len(path)):
+                    above = [j for j, s in enumerate(slots) if s.level <= d]
+                    last = max((j for j in above if not slots[j].loop.spatial
+                                and slots[j].loop.rank in ranks), default=-1)
+                    tile = p.add([member(e, j) for j, s in enumerate(slots)
+                                  if s.level > d and s.loop.rank in ranks])
+                    deliv = p.add([member(e, j) for j in above
+                                   if (not slots[j].loop.spatial and j <= last)
+                                   or (slots[j].loop.spatial and slots[j].loop.rank in ranks)])
+                    res = p.add([member(e, j) for j, s in enumerate(slots)
+                                 if s.level >= d and s.loop.rank in live]) if d > 0 else -1
+                    child = path[d + 1] if d + 1 < len(path) else -1
+                    terms.append((e, path[d], child, tensor, int(out), tile, deliv, res, whole,
+                                  int(d >= keep)))
+                    words.append(word)
+        n_cols = int(columns.max()) + 1 if (columns >= 0).any() else 0
+        return Kernel(n_cols, np.array(p.cols, np.int64), np.array(p.start, np.int64),
+                      np.array(p.end, np.int64), np.array(p.const), np.array(checks, np.int64),
+                      np.array(values), np.array(lanes_prod, np.int64),
+                      np.array(terms, np.int64).reshape(-1, 10), np.array(words))
+
+    def compile(self, factors: np.ndarray, kernel: Kernel | None = None,
+                out: tuple[MappingBatch, np.ndarray] | None = None
+                ) -> tuple[MappingBatch, np.ndarray]:
+        """A MappingBatch for factor choices (columns of `kernel`, by default the per-slot
+        layout [n, E, J]), and which of them are valid; `out` (a previous result for as many
+        candidates) is overwritten instead of allocating new arrays."""
+        if kernel is None:
+            if self._identity is None:
+                E, J = len(self.keys), self.width
+                cols = np.arange(E * J).reshape(E, J)
+                for e, slots in enumerate(self.slots):
+                    cols[e, len(slots):] = -1
+                self._identity = self.bind(cols, np.ones((E, J)))
+            kernel = self._identity
+        F = np.ascontiguousarray(factors.reshape(factors.shape[0], -1), float)
+        if F.shape[1] < kernel.n_cols:
+            raise MappingError(f"factor array has {F.shape[1]} columns, the layout needs "
+                               f"{kernel.n_cols}")
+        n, E, L = F.shape[0], len(self.keys), len(self.capacity)
+        if out is not None and len(out[1]) == n:
+            rd, wr, lanes, valid = out[0].read_bytes, out[0].write_bytes, out[0].lanes_used, out[1]
+            rd[:], wr[:] = 0.0, 0.0
+        else:
+            rd, wr = np.zeros((n, E, L)), np.zeros((n, E, L))
+            lanes, valid = np.zeros((n, E)), np.ones(n, bool)
+        _traffic(F, kernel.cols, kernel.start, kernel.end, kernel.const, kernel.check_prod,
+                 kernel.check_value, kernel.lanes_prod, self.unit_lanes, kernel.terms,
+                 kernel.word, self.capacity, self.n_tensors, rd, wr, lanes, valid)
+        s = self.static
+        return MappingBatch(s.unit, s.ops, lanes, rd, wr, s.link_bytes, s.stage, s.stage_mode,
+                            s.stage_epochs), valid
+
+
+def _static(m: Mapping, arrays: ArchArrays) -> MappingBatch:
+    """The parts of a batch fixed by the structure: binding, ops, schedule."""
+    ems = m.einsums
+    E = len(ems)
+    ops = op_counts(m.cascade, m.shapes)
+    unit = np.array([[arrays.units.index(em.unit) for em in ems]], np.int64)
+    op_arr = np.zeros((1, E, len(arrays.ops)))
+    for k, em in enumerate(ems):
+        for op, n in ops[em.einsum].items():
+            op_arr[0, k, arrays.ops.index(op)] = n
+    stages = m.stages_or_default()
+    keys = [em.einsum for em in ems]
+    stage = np.full((1, E), -1, np.int64)
+    for s, st in enumerate(stages):
+        for key in st.einsums:
+            if key not in keys:
+                raise MappingError(f"stage {s} names '{key}', which the mapping does not bind")
+            stage[0, keys.index(key)] = s
+    if (stage < 0).any():
+        raise MappingError(f"no stage runs {', '.join(k for k, s in zip(keys, stage[0]) if s < 0)}")
+    mode = np.array([[PIPELINED if st.mode == "pipelined" else SEQUENTIAL for st in stages]],
+                    np.int64)
+    epochs = np.array([[float(st.epochs) for st in stages]])
+    return MappingBatch(unit, op_arr, np.ones((1, E)), np.zeros((1, E, 1)), np.zeros((1, E, 1)),
+                        np.zeros((1, E, len(arrays.links))), stage, mode, epochs)
+
+
+def compile_mapping(m: Mapping, arch, arrays: ArchArrays) -> MappingBatch:
+    """One mapping as a batch of one (raises MappingError if it does not fit)."""
+    t = Template.from_mapping(m, arch, arrays)
+    batch, valid = t.compile(t.factors_of(m, arch)[None])
+    if not valid[0]:
+        raise MappingError("the mapping's tiles exceed a memory's capacity")
+    return batch
+
+
+@njit(cache=True)
+def _traffic(F, cols, start, end, const, check_prod, check_value, lanes_prod, unit_lanes,
+             terms, word, capacity, n_tensors, rd, wr, lanes, valid):  # pragma: no cover
+    n = F.shape[0]
+    K = start.shape[0]
+    L = capacity.shape[0]
+    P = np.empty(K)
+    foot = np.zeros((L, n_tensors))
+    for i in range(n):
+        for k in range(K):
+            v = const[k]
+            for c in range(start[k], end[k]):
+                v *= F[i, cols[c]]
+            P[k] = v
+        ok = True
+        for c in range(check_prod.shape[0]):
+            if P[check_prod[c]] != check_value[c]:
+                ok = False
+        for e in range(lanes_prod.shape[0]):
+            lanes[i, e] = P[lanes_prod[e]]
+            if lanes[i, e] > unit_lanes[e]:
+                ok = False
+        foot[:, :] = 0.0
+        for t in range(terms.shape[0]):
+            e, g, child, tensor, out = terms[t, 0], terms[t, 1], terms[t, 2], terms[t, 3], terms[t, 4]
+            if terms[t, 7] >= 0:
+                b = P[terms[t, 7]] * word[t]
+                if b > foot[g, tensor]:
+                    foot[g, tensor] = b
+            if terms[t, 9] == 0:
+                continue
+            vol = P[terms[t, 5]] * P[terms[t, 6]] * word[t]
+            if out == 0:
+                rd[i, e, g] += vol
+                if child >= 0:
+                    wr[i, e, child] += vol
+            else:
+                wr[i, e, g] += vol
+                if child >= 0:
+                    rd[i, e, child] += vol
+                psum = vol - P[terms[t, 8]] * word[t]
+                if psum > 0.0:
+                    rd[i, e, g] += psum
+                    if child >= 0:
+                        wr[i, e, child] += psum
+        for g in range(L):
+            total = 0.0
+            for t in range(n_tensors):
+                total += foot[g, t]
+            if total > capacity[g]:
+                ok = False
+        valid[i] = ok

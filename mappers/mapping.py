@@ -1,0 +1,109 @@
+"""The mapping IR shared by every substrate: binding, loop nests, fusion and schedule.
+
+A mapping places a cascade (at concrete shapes) on an architecture:
+- each working Einsum is bound to a compute unit;
+- its loop nest is given per memory level on the path from the root memory to that unit: the
+  loops listed at level X iterate over the tiles that X hands to the level below (or to the
+  unit's PEs); a loop is temporal or spatial (spread over PEs or instances); factors of one
+  rank multiply to its shape, and whatever a nest leaves out runs innermost at the last level;
+- a fusion group keeps intermediates at a level, so they never travel above it;
+- the schedule groups Einsums into stages that run one after another, each sequential or
+  pipelined across units in epochs (see archsim.estimator).
+Re-indexing copies (rank splits like BK[e,m1,m0] = K[e,m1*M0+m0]) and initial values do no work
+and are not bound: reads of a split copy are reads of the tensor it views.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+from einsum_cascades import Cascade, CascadeError
+from einsum_cascades.ir import Einsum, Ref
+
+
+class MappingError(CascadeError):
+    """A mapping that does not fit its cascade or architecture."""
+
+
+@dataclass(frozen=True)
+class Loop:
+    """One loop: a rank, how many iterations, and whether they run in parallel."""
+
+    rank: str
+    factor: int
+    spatial: bool = False
+
+
+@dataclass(frozen=True)
+class Level:
+    """The loops run at a memory level, outermost first."""
+
+    memory: str
+    loops: tuple[Loop, ...] = ()
+
+
+@dataclass(frozen=True)
+class EinsumMapping:
+    """Binding and loop nest of one Einsum (by its key, e.g. `QK` or `RM[m1+1]`)."""
+
+    einsum: str
+    unit: str
+    levels: tuple[Level, ...]
+
+
+@dataclass(frozen=True)
+class FusionGroup:
+    """Einsums fused under shared loops; `keep` holds intermediates at a memory level."""
+
+    einsums: tuple[str, ...]
+    keep: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Stage:
+    """Einsums that run together: one after another, or pipelined across units in epochs."""
+
+    einsums: tuple[str, ...]
+    mode: Literal["sequential", "pipelined"] = "sequential"
+    epochs: int = 1
+
+
+@dataclass(frozen=True)
+class Mapping:
+    """A cascade at concrete shapes placed on an architecture."""
+
+    cascade: Cascade
+    shapes: dict[str, int]
+    einsums: tuple[EinsumMapping, ...]
+    fusion: tuple[FusionGroup, ...] = ()
+    stages: tuple[Stage, ...] = ()
+
+    def stages_or_default(self) -> tuple[Stage, ...]:
+        """The schedule; by default each bound Einsum is its own sequential stage."""
+        return self.stages or tuple(Stage((m.einsum,)) for m in self.einsums)
+
+    def kept(self) -> dict[str, str]:
+        """Intermediate tensor -> memory level it stays in."""
+        out: dict[str, str] = {}
+        for g in self.fusion:
+            out.update(g.keep)
+        return out
+
+
+def is_view(e: Einsum) -> bool:
+    """A pure re-indexing copy (a rank split): no work, the consumer reads the source."""
+    return e.kind == "compute" and isinstance(e.expr, Ref) and not e.reduced
+
+
+def working_einsums(c: Cascade) -> tuple[Einsum, ...]:
+    """Einsums that do work and must be bound (not views, not initial values)."""
+    return tuple(e for e in c.einsums if e.kind != "init" and not is_view(e))
+
+
+def source_tensor(c: Cascade, tensor: str) -> str:
+    """The tensor a view reads through to (K for BK[e,m1,m0] = K[e,m1*M0+m0])."""
+    for e in c.producers(tensor):
+        if is_view(e):
+            return source_tensor(c, e.expr.tensor)  # type: ignore[union-attr]
+    return tensor

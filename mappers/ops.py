@@ -1,0 +1,42 @@
+"""Operations an Einsum asks of a compute unit, by the estimator's op types.
+
+From the cascade's symbolic op counts (einsum_cascades.costs): a product that is sum-reduced runs
+as multiply-accumulates (one MAC per point of the iteration space absorbs the multiply and the
+reduction's adds); otherwise `+` and `-` are adds, `*` multiplies, `/` divides, `max` and a
+max-reduction compare, `exp` is an exponential, and a sum-reduction adds.
+"""
+
+from __future__ import annotations
+
+import sympy
+
+from einsum_cascades import Cascade, symbolic_costs
+from einsum_cascades.costs import space_size, substitutions
+from einsum_cascades.ir import Binary, Einsum
+
+_MAP = {"+": "add", "-": "add", "neg": "add", "*": "mul", "/": "div", "max": "max", "exp": "exp"}
+
+
+def op_formulas(c: Cascade) -> dict[str, dict[str, sympy.Expr]]:
+    """Symbolic count of each estimator op, per Einsum key."""
+    costs = symbolic_costs(c)
+    return {e.key: _convert(c, e, costs.einsum_ops[e.key]) for e in c.einsums}
+
+
+def _convert(c: Cascade, e: Einsum, sym: dict[str, sympy.Expr]) -> dict[str, sympy.Expr]:
+    out: dict[str, sympy.Expr] = {}
+    for op, n in sym.items():
+        out[_MAP[op]] = out.get(_MAP[op], sympy.Integer(0)) + n
+    if e.reduced and e.reduce == "sum" and isinstance(e.expr, Binary) and e.expr.op == "*":
+        points = space_size(c, e.space)
+        out["mac"] = points
+        out["mul"] = out["mul"] - points
+        out["add"] = out["add"] - (points - space_size(c, e.out_ranks))
+    return {k: v for k, v in ((k, sympy.expand(v)) for k, v in out.items()) if v != 0}
+
+
+def op_counts(c: Cascade, shapes: dict[str, int]) -> dict[str, dict[str, float]]:
+    """Op counts per Einsum key at concrete shapes."""
+    subs = substitutions(c, shapes)
+    return {k: {op: float(n.subs(subs)) for op, n in ops.items()}
+            for k, ops in op_formulas(c).items()}

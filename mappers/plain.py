@@ -1,0 +1,181 @@
+"""Plain-Python evaluation of one mapping: the readable statement of the model.
+
+It turns a Mapping into per-Einsum work and traffic, then composes latency from the schedule,
+with ordinary loops over objects. The Numba path (mappers.compile + archsim.estimator) computes
+the same numbers for millions of mappings at once; tests hold the two equal and `attnsim bench`
+reports their speed ratio.
+
+Traffic across the boundary below memory level X, for a tensor T of an Einsum (Timeloop's
+reuse model): tile(T) below X times the number of times that tile is delivered, which is the
+product of every temporal loop at or above X up to the innermost one indexing T (loops inside
+that one reuse the tile), times every spatial loop at or above X indexing T (a spatial loop
+that does not index T multicasts it). Outputs travel up the same way; when a reduction loop
+sits outside the output's last loop, partial sums are written back and read again.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from einsum_cascades.ir import Ref, refs
+
+from .mapping import EinsumMapping, Loop, Mapping, MappingError, source_tensor, working_einsums
+from .ops import op_counts
+
+
+@dataclass
+class EinsumCost:
+    """Work and traffic of one bound Einsum."""
+
+    unit: str
+    ops: dict[str, float]
+    lanes_used: float
+    read_bytes: dict[str, float]
+    write_bytes: dict[str, float]
+    footprint: dict[str, dict[str, float]]  # memory -> tensor -> bytes resident per instance
+
+
+def nest(m: Mapping, em: EinsumMapping, path: tuple[str, ...]) -> list[tuple[int, Loop]]:
+    """(level index, loop) outermost first, completed so each rank's factors reach its shape."""
+    e = next((x for x in working_einsums(m.cascade) if x.key == em.einsum), None)
+    if e is None:
+        raise MappingError(f"mapping binds '{em.einsum}', which is not a working Einsum of "
+                           f"'{m.cascade.name}'")
+    listed = tuple(lv.memory for lv in em.levels)
+    if any(x not in path for x in listed) or list(listed) != [p for p in path if p in listed]:
+        raise MappingError(f"'{em.einsum}': levels {', '.join(listed)} are not on the path "
+                           f"{' -> '.join(path)} to unit '{em.unit}'")
+    shapes = m.cascade.resolve_shapes(m.shapes)
+    loops = [(path.index(lv.memory), lp) for lv in em.levels for lp in lv.loops]
+    done: dict[str, int] = {}
+    for _, lp in loops:
+        if lp.rank not in e.space:
+            raise MappingError(f"'{em.einsum}' has no rank '{lp.rank}' (ranks: {', '.join(e.space)})")
+        done[lp.rank] = done.get(lp.rank, 1) * lp.factor
+    for r in e.space:
+        got = done.get(r, 1)
+        if shapes[r] % got:
+            raise MappingError(f"'{em.einsum}': factors of rank '{r}' multiply to {got}, which does "
+                               f"not divide its shape {shapes[r]}")
+        if shapes[r] // got > 1:
+            loops.append((len(path) - 1, Loop(r, shapes[r] // got)))
+    return loops
+
+
+def einsum_cost(m: Mapping, em: EinsumMapping, arch, ops: dict[str, float]) -> EinsumCost:
+    """Work, fan-out, traffic and footprint of one Einsum under its loop nest."""
+    c = m.cascade
+    e = next(x for x in working_einsums(c) if x.key == em.einsum)
+    if em.unit not in arch.computes:
+        raise MappingError(f"'{em.einsum}' is bound to '{em.unit}', which is not a compute unit of "
+                           f"'{arch.name}' (units: {', '.join(arch.units())})")
+    unit = arch.computes[em.unit]
+    for op in ops:
+        if op not in unit.ops:
+            raise MappingError(f"'{em.einsum}' needs '{op}', which unit '{em.unit}' cannot run")
+    path = tuple(reversed([x for x in arch.parent_chain(em.unit) if x in arch.memories]))
+    loops = nest(m, em, path)
+    lanes = math.prod(lp.factor for _, lp in loops if lp.spatial)
+    if lanes > unit.lanes:
+        raise MappingError(f"'{em.einsum}': spatial loops use {lanes} PEs, unit '{em.unit}' has "
+                           f"{unit.lanes}")
+    kept = m.kept()
+    reads = {x: 0.0 for x in path}
+    writes = {x: 0.0 for x in path}
+    footprint: dict[str, dict[str, float]] = {x: {} for x in path}
+    operands = [(r, False) for r in dict((r.tensor, r) for r in refs(e.expr)).values()]
+    out_ref = Ref(e.output, tuple(i for i in e.out_indices), e.pos)
+    for ref, is_out in operands + [(out_ref, True)]:
+        tensor = source_tensor(c, ref.tensor)
+        ranks = set(ref.ranks) if not is_out else set(e.out_ranks)
+        word = c.tensors[tensor].word_bytes
+        live = ranks - {c.tensors[tensor].iterative}
+        keep = path.index(kept[tensor]) if tensor in kept and kept[tensor] in path else 0
+        whole = math.prod(lp.factor for _, lp in loops if lp.rank in ranks)
+        for d in range(len(path)):
+            tile = math.prod(lp.factor for lv, lp in loops if lv > d and lp.rank in ranks)
+            if d > 0:
+                footprint[path[d]][tensor] = tile_at(loops, d, live) * word
+            if d < keep:
+                continue
+            above = [lp for lv, lp in loops if lv <= d]
+            last = max((k for k, lp in enumerate(above) if not lp.spatial and lp.rank in ranks),
+                       default=-1)
+            deliveries = math.prod(lp.factor for k, lp in enumerate(above)
+                                   if (not lp.spatial and k <= last)
+                                   or (lp.spatial and lp.rank in ranks))
+            volume = tile * deliveries * word
+            child = path[d + 1] if d + 1 < len(path) else None
+            if not is_out:
+                reads[path[d]] += volume
+                if child:
+                    writes[child] += volume
+            else:
+                writes[path[d]] += volume
+                if child:
+                    reads[child] += volume
+                psum = volume - whole * word
+                if psum > 0:
+                    reads[path[d]] += psum
+                    if child:
+                        writes[child] += psum
+    return EinsumCost(em.unit, ops, float(lanes), reads, writes, footprint)
+
+
+def tile_at(loops: list[tuple[int, Loop]], d: int, ranks: set[str]) -> float:
+    """Elements of a tensor resident in one instance of path level d (loops at d and below;
+    an iterative rank is left out of `ranks` by the caller, only its current iterate is live)."""
+    return float(math.prod(lp.factor for lv, lp in loops if lv >= d and lp.rank in ranks))
+
+
+def costs(m: Mapping, arch, ops: dict[str, dict[str, float]] | None = None
+          ) -> dict[str, EinsumCost]:
+    """EinsumCost of every bound Einsum (every working Einsum bound exactly once); `ops` are
+    the op counts per Einsum when the caller already has them (they depend on shapes only)."""
+    keys = [x.key for x in working_einsums(m.cascade)]
+    bound = [em.einsum for em in m.einsums]
+    missing = [k for k in keys if k not in bound]
+    if missing:
+        raise MappingError(f"mapping of '{m.cascade.name}' binds no unit for {', '.join(missing)}")
+    if len(set(bound)) != len(bound):
+        raise MappingError("mapping binds an Einsum twice")
+    ops = ops if ops is not None else op_counts(m.cascade, m.shapes)
+    return {em.einsum: einsum_cost(m, em, arch, ops[em.einsum]) for em in m.einsums}
+
+
+def evaluate(m: Mapping, arch, ops: dict[str, dict[str, float]] | None = None
+             ) -> dict[str, float]:
+    """Latency and its split of one mapping, composed from the schedule (plain Python)."""
+    per = costs(m, arch, ops)
+    total = comp_total = mem_total = 0.0
+    for stage in m.stages_or_default():
+        busy: dict[str, float] = {}
+        mem: dict[str, float] = {}
+        seq = seq_c = seq_m = 0.0
+        for key in stage.einsums:
+            ec = per[key]
+            unit = arch.computes[ec.unit]
+            cycles = sum(n * unit.ops[op].cycles for op, n in ec.ops.items())
+            t_c = cycles / min(ec.lanes_used, unit.lanes) / unit.frequency_hz
+            busy[ec.unit] = busy.get(ec.unit, 0.0) + t_c
+            t_m = 0.0
+            for lvl in ec.read_bytes:
+                mm = arch.memories[lvl]
+                t = (ec.read_bytes[lvl] + ec.write_bytes[lvl]) / (mm.bandwidth_bytes_per_s * mm.count)
+                mem[lvl] = mem.get(lvl, 0.0) + t
+                t_m = max(t_m, t)
+            seq += max(t_c, t_m)
+            seq_c += t_c
+            seq_m += t_m
+        if stage.mode == "sequential":
+            t, t_c, t_m = seq, seq_c, seq_m
+        else:
+            n = stage.epochs
+            t_c = sum(busy.values()) / n + (n - 1) * max(busy.values(), default=0.0) / n
+            t_m = max(mem.values(), default=0.0)
+            t = max(t_c, t_m)
+        total += t
+        comp_total += t_c
+        mem_total += t_m
+    return {"latency_s": total, "compute_s": comp_total, "transfer_s": mem_total}

@@ -1,0 +1,182 @@
+"""The estimator core with hand-computed answers, and the Numba path against the plain one."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from archsim.estimator import ArchArrays, estimate
+from archsim.spec import load_arch
+from einsum_cascades import parse
+from mappers.compile import Template, compile_mapping
+from mappers.mapping import EinsumMapping, FusionGroup, Level, Loop, Mapping, MappingError, Stage
+from mappers.plain import costs, evaluate
+
+GEMM_ARCH = """
+attnsim_spec: 1
+name: gemm4x4
+components:
+  dram:   {kind: memory, class: dram, bandwidth: 8B/s}
+  buffer: {kind: memory, class: sram, parent: dram, capacity: CAPACITY}
+  pe:     {kind: compute, parent: buffer, shape: [4, 4], frequency: 1Hz, ops: {mac: 1}}
+"""
+
+
+def arch_from(tmp_path, text: str, name: str = "a.yaml"):
+    f = tmp_path / name
+    f.write_text(text)
+    a = load_arch(f)
+    return a, ArchArrays.from_arch(a)
+
+
+def gemm_mapping(dram_loops, buffer_loops):
+    c = parse("Z[m,n] = A[m,k] * B[k,n]")
+    return Mapping(c, {"m": 8, "n": 8, "k": 4}, (EinsumMapping(
+        "Z", "pe", (Level("dram", dram_loops), Level("buffer", buffer_loops))),))
+
+
+def test_gemm_on_4x4_array(tmp_path):
+    # Z[8,8] = A[8,4] B[4,8], 16-bit words, a 4x4 array at 1 Hz (cycles = seconds), 8 B/s DRAM.
+    # DRAM loops m1=2, n1=2 (n1 innermost); buffer: m0=4 and n0=4 spatial, k=4 temporal.
+    # Buffer tiles: A 4x4, B 4x4, Z 4x4 = 48 words = 96 B: exactly the capacity.
+    # DRAM -> buffer: A's tile changes with m1 only (n1 inside reuses it): 2 x 16 x 2 B = 64 B;
+    #   B's with m1 and n1: 4 x 16 x 2 B = 128 B; Z written once per (m1, n1): 128 B.
+    #   320 B / 8 B/s = 40 s.
+    # Buffer -> PEs: each PE gets one A and one B word per (m1, n1, k) step: A 2*2*4 steps x 4
+    #   rows (n0 multicasts) = 64 words = 128 B, B likewise 128 B; Z stays in the PE across k
+    #   (output stationary) and leaves once per (m1, n1): 64 words = 128 B.
+    # Compute: 8*8*4 = 256 MACs on 16 PEs = 16 cycles = 16 s. Latency max(16, 40) = 40 s.
+    a, arr = arch_from(tmp_path, GEMM_ARCH.replace("CAPACITY", "96B"))
+    m = gemm_mapping((Loop("m", 2), Loop("n", 2)),
+                     (Loop("m", 4, True), Loop("n", 4, True), Loop("k", 4)))
+    r = estimate(arr, compile_mapping(m, a, arr))
+    dram, buf = arr.levels.index("dram"), arr.levels.index("buffer")
+    assert r.read_bytes[0, dram] == 192 and r.write_bytes[0, dram] == 128
+    assert r.read_bytes[0, buf] == 128 + 128 + 128   # to the PEs, and Z up to DRAM
+    assert r.write_bytes[0, buf] == 192 + 128        # fills from DRAM, Z from the PEs
+    assert r.latency_s[0] == pytest.approx(40.0)
+    assert r.compute_s[0] == pytest.approx(16.0) and r.transfer_s[0] == pytest.approx(40.0)
+    assert r.ideal_s[0] == pytest.approx(16.0)
+    assert r.utilisation[0, 0] == pytest.approx(256 / (16 * 40))
+    assert r.actions[0, 0, arr.actions.index("mac")] == 256
+    assert evaluate(m, a)["latency_s"] == pytest.approx(40.0)
+
+
+def test_gemm_partial_sums_and_capacity(tmp_path):
+    # k split 2 x 2 with k1 outermost at DRAM: Z's tile leaves the buffer once per (k1, m1, n1)
+    # = 8 times (256 B written) and, after the first k1, its partial sums come back: 128 B read.
+    a, arr = arch_from(tmp_path, GEMM_ARCH.replace("CAPACITY", "96B"))
+    m = gemm_mapping((Loop("k", 2), Loop("m", 2), Loop("n", 2)),
+                     (Loop("m", 4, True), Loop("n", 4, True), Loop("k", 2)))
+    r = estimate(arr, compile_mapping(m, a, arr))
+    dram = arr.levels.index("dram")
+    # A: k1, m1 relevant, last is m1: 4 deliveries of a 4x2 tile = 64 B; B: 8 x 8 words = 128 B
+    assert r.write_bytes[0, dram] == 256
+    assert r.read_bytes[0, dram] == 64 + 128 + 128
+    # the 96 B buffer cannot hold the 4x4 tiles of the first mapping with one byte less
+    a2, arr2 = arch_from(tmp_path, GEMM_ARCH.replace("CAPACITY", "95B"), "b.yaml")
+    first = gemm_mapping((Loop("m", 2), Loop("n", 2)),
+                         (Loop("m", 4, True), Loop("n", 4, True), Loop("k", 4)))
+    with pytest.raises(MappingError, match="capacity"):
+        compile_mapping(first, a2, arr2)
+
+
+CHAIN_ARCH = """
+attnsim_spec: 1
+name: chain
+components:
+  dram:   {kind: memory, class: dram, bandwidth: 16B/s}
+  buffer: {kind: memory, class: sram, parent: dram, capacity: 1KiB}
+  u1: {kind: compute, parent: buffer, frequency: 1Hz, ops: {mul: 1}}
+  u2: {kind: compute, parent: buffer, frequency: 1Hz, ops: {add: 2}}
+"""
+
+
+def chain_mapping(stages):
+    c = parse("Y[m] = A[m] * B[m]\nZ[m] = Y[m] + C[m]")
+    nest = (Level("dram"), Level("buffer", (Loop("m", 8),)))
+    return Mapping(c, {"m": 8}, (EinsumMapping("Y", "u1", nest), EinsumMapping("Z", "u2", nest)),
+                   (FusionGroup(("Y", "Z"), {"Y": "buffer"}),), stages)
+
+
+@pytest.mark.parametrize("stages, latency", [
+    # Y: 8 muls = 8 s on u1, reads A and B (32 B = 2 s); Z: 8 adds x 2 cycles = 16 s on u2,
+    # reads C and writes Z (32 B = 2 s); Y stays in the buffer.
+    ((), 8 + 16),                                                  # sequential: 8 + 16
+    ((Stage(("Y", "Z"), "pipelined", 1),), 8 + 16),               # one epoch: units take turns
+    # 8 epochs: fill + steady + drain = (8 + 16)/8 + 7 * 16/8 = 17 s; DRAM 64 B = 4 s overlapped
+    ((Stage(("Y", "Z"), "pipelined", 8),), 17),
+])
+def test_fused_chain_sequential_vs_pipelined(tmp_path, stages, latency):
+    a, arr = arch_from(tmp_path, CHAIN_ARCH)
+    m = chain_mapping(stages)
+    r = estimate(arr, compile_mapping(m, a, arr))
+    assert r.latency_s[0] == pytest.approx(latency)
+    assert r.read_bytes[0, arr.levels.index("dram")] == 48   # A, B, C; never Y
+    assert evaluate(m, a)["latency_s"] == pytest.approx(latency)
+
+
+def test_numba_equals_plain_on_random_tilings(tmp_path):
+    rng = np.random.default_rng(0)
+    a, arr = arch_from(tmp_path, GEMM_ARCH.replace("CAPACITY", "1KiB"))
+    divisors = {8: [1, 2, 4, 8], 4: [1, 2, 4]}
+    shapes = {"m": 8, "n": 8, "k": 4}
+    for _ in range(40):
+        order = list(rng.permutation(["m", "n", "k"]))
+        outer = {r: int(rng.choice(divisors[shapes[r]])) for r in order}
+        sp = {r: int(rng.choice([d for d in divisors[shapes[r]] if d <= 4 and
+                                 (shapes[r] // outer[r]) % d == 0])) for r in ("m", "n")}
+        dram = tuple(Loop(r, outer[r]) for r in order)
+        buf = (Loop("m", sp["m"], True), Loop("n", sp["n"], True)) + tuple(
+            Loop(r, shapes[r] // outer[r] // sp.get(r, 1)) for r in rng.permutation(order))
+        m = gemm_mapping(dram, buf)
+        got = estimate(arr, compile_mapping(m, a, arr))
+        plain = costs(m, a)["Z"]
+        for lvl in arr.levels:
+            assert got.read_bytes[0, arr.levels.index(lvl)] == plain.read_bytes[lvl]
+            assert got.write_bytes[0, arr.levels.index(lvl)] == plain.write_bytes[lvl]
+        assert got.latency_s[0] == pytest.approx(evaluate(m, a)["latency_s"])
+
+
+def test_template_scores_many_factor_choices(tmp_path):
+    a, arr = arch_from(tmp_path, GEMM_ARCH.replace("CAPACITY", "96B"))
+    m = gemm_mapping((Loop("m", 2), Loop("n", 2)),
+                     (Loop("m", 4, True), Loop("n", 4, True), Loop("k", 4)))
+    t = Template.from_mapping(m, a, arr)
+    f = np.repeat(t.factors_of(m, a)[None], 3, axis=0)
+    f[1, 0, 0], f[1, 0, 2] = 4, 2          # m1=4, m0=2: valid and smaller tiles
+    f[2, 0, 0] = 3                          # does not multiply to the shape
+    batch, valid = t.compile(f)
+    assert valid.tolist() == [True, True, False]
+    r = estimate(arr, batch)
+    assert r.latency_s[0] == pytest.approx(40.0)
+    assert r.latency_s[1] != r.latency_s[0]
+
+
+def test_gemm_energy_from_counts(tmp_path):
+    # Energy = the estimator's counts . the price list (no estimator holds a constant):
+    # 256 MACs at the FuseMax artifact's 17.1645 pJ, 320 DRAM bytes at 249.6 pJ / 8 B.
+    from energy import energy_pj, price_list
+
+    a, arr = arch_from(tmp_path, GEMM_ARCH.replace("CAPACITY", "96B"))
+    m = gemm_mapping((Loop("m", 2), Loop("n", 2)),
+                     (Loop("m", 4, True), Loop("n", 4, True), Loop("k", 4)))
+    r = estimate(arr, compile_mapping(m, a, arr))
+    prices = price_list(a)
+    assert prices.levels == arr.levels and prices.units == arr.units
+    e = energy_pj(prices, r.actions, r.read_bytes, r.write_bytes, r.link_bytes)
+    dram, buf = arr.levels.index("dram"), arr.levels.index("buffer")
+    assert e["compute"][0, 0] == pytest.approx(256 * 17.1645, rel=1e-4)
+    assert e["read"][0, dram] + e["write"][0, dram] == pytest.approx(320 * 249.6 / 8)
+    buffer_pj = 384 * prices.read_pj_per_byte[buf] + 320 * prices.write_pj_per_byte[buf]
+    assert e["read"][0, buf] + e["write"][0, buf] == pytest.approx(buffer_pj)
+    assert e["total"][0] == pytest.approx(256 * 17.1645 + 320 * 31.2 + buffer_pj, rel=1e-4)
+
+
+def test_bench_command_runs_and_paths_agree():
+    # speed is a benchmark (tests/bench/), never asserted here: only that both paths agree
+    from studies import bench
+
+    r = bench.run(n=3000, python_n=20)
+    assert r["paths_agree"] and r["n_mappings"] == 3000
+    assert 0 < r["n_valid"] <= 3000 and np.isfinite(r["best_latency_s"])
