@@ -24,7 +24,7 @@ from numba import njit
 from archsim.estimator import PIPELINED, SEQUENTIAL, ArchArrays, MappingBatch
 from einsum_cascades.ir import Ref, refs
 
-from .mapping import Loop, Mapping, MappingError, source_tensor, working_einsums
+from .mapping import Loop, Mapping, MappingError, epoch_ranks, source_tensor, working_einsums
 from .ops import op_counts
 from .plain import costs as plain_costs
 from .plain import nest
@@ -81,6 +81,7 @@ class Kernel:
     lanes_prod: np.ndarray   # [E]
     terms: np.ndarray        # [Tm, 10] int: e, g, child, tensor, is_out, tile, deliv, res, whole, traffic
     word: np.ndarray         # [Tm]
+    epoch_prod: np.ndarray   # [S] product giving a stage's derived epochs, -1 if fixed
 
 
 @dataclass
@@ -96,6 +97,7 @@ class Template:
     capacity: np.ndarray
     n_tensors: int
     static: MappingBatch
+    epoch_slots: tuple[tuple[int, frozenset] | None, ...]  # per stage: (Einsum, ranks) if derived
     _identity: Kernel | None = None
 
     @classmethod
@@ -126,9 +128,12 @@ class Template:
                             float(c.tensors[name].word_bytes)))
             tensors.append(tuple(row))
         lanes = np.array([arch.computes[em.unit].lanes for em in m.einsums], float)
-        return cls(tuple(em.einsum for em in m.einsums), tuple(slots), tuple(paths),
-                   tuple(tensors), tuple(shapes), lanes, arrays.level_capacity.copy(), len(names),
-                   _static(m, arrays))
+        keys = tuple(em.einsum for em in m.einsums)
+        epochs = tuple((keys.index(st.einsums[0]), frozenset(epoch_ranks(c, st)))
+                       if st.mode == "pipelined" and st.epochs == 0 else None
+                       for st in m.stages_or_default())
+        return cls(keys, tuple(slots), tuple(paths), tuple(tensors), tuple(shapes), lanes,
+                   arrays.level_capacity.copy(), len(names), _static(m, arrays), epochs)
 
     @property
     def width(self) -> int:
@@ -176,11 +181,15 @@ class Template:
                     terms.append((e, path[d], child, tensor, int(out), tile, deliv, res, whole,
                                   int(d >= keep)))
                     words.append(word)
+        epoch_prod = [-1 if ep is None else p.add(
+            [member(ep[0], j) for j, s in enumerate(self.slots[ep[0]])
+             if not s.loop.spatial and s.loop.rank in ep[1]]) for ep in self.epoch_slots]
         n_cols = int(columns.max()) + 1 if (columns >= 0).any() else 0
         return Kernel(n_cols, np.array(p.cols, np.int64), np.array(p.start, np.int64),
                       np.array(p.end, np.int64), np.array(p.const), np.array(checks, np.int64),
                       np.array(values), np.array(lanes_prod, np.int64),
-                      np.array(terms, np.int64).reshape(-1, 10), np.array(words))
+                      np.array(terms, np.int64).reshape(-1, 10), np.array(words),
+                      np.array(epoch_prod, np.int64))
 
     def compile(self, factors: np.ndarray, kernel: Kernel | None = None,
                 out: tuple[MappingBatch, np.ndarray] | None = None
@@ -201,18 +210,22 @@ class Template:
             raise MappingError(f"factor array has {F.shape[1]} columns, the layout needs "
                                f"{kernel.n_cols}")
         n, E, L = F.shape[0], len(self.keys), len(self.capacity)
+        s = self.static
+        derived = (kernel.epoch_prod >= 0).any()
         if out is not None and len(out[1]) == n:
             rd, wr, lanes, valid = out[0].read_bytes, out[0].write_bytes, out[0].lanes_used, out[1]
+            epochs = out[0].stage_epochs
             rd[:], wr[:] = 0.0, 0.0
         else:
             rd, wr = np.zeros((n, E, L)), np.zeros((n, E, L))
             lanes, valid = np.zeros((n, E)), np.ones(n, bool)
+            epochs = np.repeat(s.stage_epochs, n, axis=0) if derived else s.stage_epochs
         _traffic(F, kernel.cols, kernel.start, kernel.end, kernel.const, kernel.check_prod,
                  kernel.check_value, kernel.lanes_prod, self.unit_lanes, kernel.terms,
-                 kernel.word, self.capacity, self.n_tensors, rd, wr, lanes, valid)
-        s = self.static
+                 kernel.word, self.capacity, self.n_tensors, kernel.epoch_prod, rd, wr, lanes,
+                 epochs, valid)
         return MappingBatch(s.unit, s.ops, lanes, rd, wr, s.link_bytes, s.stage, s.stage_mode,
-                            s.stage_epochs), valid
+                            epochs), valid
 
 
 def _static(m: Mapping, arrays: ArchArrays) -> MappingBatch:
@@ -253,7 +266,8 @@ def compile_mapping(m: Mapping, arch, arrays: ArchArrays) -> MappingBatch:
 
 @njit(cache=True)
 def _traffic(F, cols, start, end, const, check_prod, check_value, lanes_prod, unit_lanes,
-             terms, word, capacity, n_tensors, rd, wr, lanes, valid):  # pragma: no cover
+             terms, word, capacity, n_tensors, epoch_prod, rd, wr, lanes, epochs,
+             valid):  # pragma: no cover
     n = F.shape[0]
     K = start.shape[0]
     L = capacity.shape[0]
@@ -265,6 +279,10 @@ def _traffic(F, cols, start, end, const, check_prod, check_value, lanes_prod, un
             for c in range(start[k], end[k]):
                 v *= F[i, cols[c]]
             P[k] = v
+        if epochs.shape[0] == n:  # per-candidate epochs (some stage derives them)
+            for s in range(epoch_prod.shape[0]):
+                if epoch_prod[s] >= 0:
+                    epochs[i, s] = P[epoch_prod[s]]
         ok = True
         for c in range(check_prod.shape[0]):
             if P[check_prod[c]] != check_value[c]:

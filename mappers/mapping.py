@@ -62,11 +62,21 @@ class FusionGroup:
 
 @dataclass(frozen=True)
 class Stage:
-    """Einsums that run together: one after another, or pipelined across units in epochs."""
+    """Einsums that run together: one after another, or pipelined across units in epochs.
+
+    `epochs` = 0 derives them from the nest: one epoch per iteration of the temporal loops on
+    the ranks every Einsum of the stage shares (FuseMax: one per P tile and M1 step).
+    """
 
     einsums: tuple[str, ...]
     mode: Literal["sequential", "pipelined"] = "sequential"
     epochs: int = 1
+
+
+def epoch_ranks(c: Cascade, stage: Stage) -> set[str]:
+    """Ranks every Einsum of a stage iterates: their temporal loops count its epochs."""
+    spaces = [set(e.space) for e in c.einsums if e.key in stage.einsums]
+    return set.intersection(*spaces) if spaces else set()
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,8 @@ from dataclasses import dataclass
 
 from einsum_cascades.ir import Ref, refs
 
-from .mapping import EinsumMapping, Loop, Mapping, MappingError, source_tensor, working_einsums
+from .mapping import (EinsumMapping, Loop, Mapping, MappingError, Stage, epoch_ranks,
+                      source_tensor, working_einsums)
 from .ops import op_counts
 
 
@@ -144,6 +145,14 @@ def costs(m: Mapping, arch, ops: dict[str, dict[str, float]] | None = None
     return {em.einsum: einsum_cost(m, em, arch, ops[em.einsum]) for em in m.einsums}
 
 
+def epochs_of(m: Mapping, stage: Stage, arch) -> int:
+    """Derived epochs of a stage: its first Einsum's temporal loops on the shared ranks."""
+    ranks = epoch_ranks(m.cascade, stage)
+    em = next(x for x in m.einsums if x.einsum == stage.einsums[0])
+    path = tuple(reversed([x for x in arch.parent_chain(em.unit) if x in arch.memories]))
+    return math.prod(lp.factor for _, lp in nest(m, em, path) if not lp.spatial and lp.rank in ranks)
+
+
 def evaluate(m: Mapping, arch, ops: dict[str, dict[str, float]] | None = None
              ) -> dict[str, float]:
     """Latency and its split of one mapping, composed from the schedule (plain Python)."""
@@ -171,7 +180,7 @@ def evaluate(m: Mapping, arch, ops: dict[str, dict[str, float]] | None = None
         if stage.mode == "sequential":
             t, t_c, t_m = seq, seq_c, seq_m
         else:
-            n = stage.epochs
+            n = stage.epochs or epochs_of(m, stage, arch)
             t_c = sum(busy.values()) / n + (n - 1) * max(busy.values(), default=0.0) / n
             t_m = max(mem.values(), default=0.0)
             t = max(t_c, t_m)

@@ -180,3 +180,20 @@ def test_bench_command_runs_and_paths_agree():
     r = bench.run(n=3000, python_n=20)
     assert r["paths_agree"] and r["n_mappings"] == 3000
     assert 0 < r["n_valid"] <= 3000 and np.isfinite(r["best_latency_s"])
+
+
+def test_derived_epochs_follow_the_shared_loops(tmp_path):
+    # epochs = 0: one epoch per iteration of the temporal loops on the ranks both Einsums share;
+    # the chain's m loop of 8 gives the same 17 s as 8 explicit epochs, and with m split 2 x 4
+    # across DRAM and buffer it is still 2 * 4 = 8 epochs.
+    a, arr = arch_from(tmp_path, CHAIN_ARCH)
+    m = chain_mapping((Stage(("Y", "Z"), "pipelined", 0),))
+    assert estimate(arr, compile_mapping(m, a, arr)).latency_s[0] == pytest.approx(17)
+    assert evaluate(m, a)["latency_s"] == pytest.approx(17)
+    c = m.cascade
+    nest = (Level("dram", (Loop("m", 2),)), Level("buffer", (Loop("m", 4),)))
+    split = Mapping(c, {"m": 8}, (EinsumMapping("Y", "u1", nest), EinsumMapping("Z", "u2", nest)),
+                    m.fusion, m.stages)
+    t = Template.from_mapping(split, a, arr)
+    batch, valid = t.compile(np.stack([t.factors_of(split, a), t.factors_of(m, a)]))
+    assert valid.all() and batch.stage_epochs[:, 0].tolist() == [8.0, 8.0]
