@@ -97,6 +97,7 @@ class Template:
     capacity: np.ndarray
     n_tensors: int
     static: MappingBatch
+    instances: int
     epoch_slots: tuple[tuple[int, frozenset] | None, ...]  # per stage: (Einsum, ranks) if derived
     _identity: Kernel | None = None
 
@@ -133,7 +134,8 @@ class Template:
                        if st.mode == "pipelined" and st.epochs == 0 else None
                        for st in m.stages_or_default())
         return cls(keys, tuple(slots), tuple(paths), tuple(tensors), tuple(shapes), lanes,
-                   arrays.level_capacity.copy(), len(names), _static(m, arrays), epochs)
+                   arrays.level_capacity.copy(), len(names), _static(m, arrays), m.instances,
+                   epochs)
 
     @property
     def width(self) -> int:
@@ -157,6 +159,7 @@ class Template:
         def member(e: int, j: int) -> tuple[int, float]:
             return int(columns[e, j]), float(base[e, j])
 
+        inst = (-1, float(self.instances))  # the outermost loop over independent instances
         checks, values, lanes_prod, terms, words = [], [], [], [], []
         for e, slots in enumerate(self.slots):
             for r, shape in self.shapes[e].items():
@@ -165,7 +168,8 @@ class Template:
             lanes_prod.append(p.add([member(e, j) for j, s in enumerate(slots) if s.loop.spatial]))
             path = self.paths[e]
             for tensor, out, ranks, live, keep, word in self.tensors[e]:
-                whole = p.add([member(e, j) for j, s in enumerate(slots) if s.loop.rank in ranks])
+                whole = p.add([member(e, j) for j, s in enumerate(slots) if s.loop.rank in ranks]
+                              + [inst])
                 for d in range(len(path)):
                     above = [j for j, s in enumerate(slots) if s.level <= d]
                     last = max((j for j in above if not slots[j].loop.spatial
@@ -174,7 +178,8 @@ class Template:
                                   if s.level > d and s.loop.rank in ranks])
                     deliv = p.add([member(e, j) for j in above
                                    if (not slots[j].loop.spatial and j <= last)
-                                   or (slots[j].loop.spatial and slots[j].loop.rank in ranks)])
+                                   or (slots[j].loop.spatial and slots[j].loop.rank in ranks)]
+                                  + [inst])
                     res = p.add([member(e, j) for j, s in enumerate(slots)
                                  if s.level >= d and s.loop.rank in live]) if d > 0 else -1
                     child = path[d + 1] if d + 1 < len(path) else -1
@@ -183,7 +188,7 @@ class Template:
                     words.append(word)
         epoch_prod = [-1 if ep is None else p.add(
             [member(ep[0], j) for j, s in enumerate(self.slots[ep[0]])
-             if not s.loop.spatial and s.loop.rank in ep[1]]) for ep in self.epoch_slots]
+             if not s.loop.spatial and s.loop.rank in ep[1]] + [inst]) for ep in self.epoch_slots]
         n_cols = int(columns.max()) + 1 if (columns >= 0).any() else 0
         return Kernel(n_cols, np.array(p.cols, np.int64), np.array(p.start, np.int64),
                       np.array(p.end, np.int64), np.array(p.const), np.array(checks, np.int64),
@@ -237,7 +242,7 @@ def _static(m: Mapping, arrays: ArchArrays) -> MappingBatch:
     op_arr = np.zeros((1, E, len(arrays.ops)))
     for k, em in enumerate(ems):
         for op, n in ops[em.einsum].items():
-            op_arr[0, k, arrays.ops.index(op)] = n
+            op_arr[0, k, arrays.ops.index(op)] = n * m.instances
     stages = m.stages_or_default()
     keys = [em.einsum for em in ems]
     stage = np.full((1, E), -1, np.int64)
@@ -250,7 +255,7 @@ def _static(m: Mapping, arrays: ArchArrays) -> MappingBatch:
         raise MappingError(f"no stage runs {', '.join(k for k, s in zip(keys, stage[0]) if s < 0)}")
     mode = np.array([[PIPELINED if st.mode == "pipelined" else SEQUENTIAL for st in stages]],
                     np.int64)
-    epochs = np.array([[float(st.epochs) for st in stages]])
+    epochs = np.array([[float(st.epochs * m.instances) for st in stages]])
     return MappingBatch(unit, op_arr, np.ones((1, E)), np.zeros((1, E, 1)), np.zeros((1, E, 1)),
                         np.zeros((1, E, len(arrays.links))), stage, mode, epochs)
 

@@ -88,6 +88,9 @@ class Mapping:
     einsums: tuple[EinsumMapping, ...]
     fusion: tuple[FusionGroup, ...] = ()
     stages: tuple[Stage, ...] = ()
+    #: independent instances of the cascade (batch x heads) run one after another, as an
+    #: outermost loop every tensor depends on: work, traffic and epochs scale by it
+    instances: int = 1
 
     def stages_or_default(self) -> tuple[Stage, ...]:
         """The schedule; by default each bound Einsum is its own sequential stage."""

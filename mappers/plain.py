@@ -106,7 +106,7 @@ def einsum_cost(m: Mapping, em: EinsumMapping, arch, ops: dict[str, float]) -> E
             deliveries = math.prod(lp.factor for k, lp in enumerate(above)
                                    if (not lp.spatial and k <= last)
                                    or (lp.spatial and lp.rank in ranks))
-            volume = tile * deliveries * word
+            volume = tile * deliveries * word * m.instances
             child = path[d + 1] if d + 1 < len(path) else None
             if not is_out:
                 reads[path[d]] += volume
@@ -116,7 +116,7 @@ def einsum_cost(m: Mapping, em: EinsumMapping, arch, ops: dict[str, float]) -> E
                 writes[path[d]] += volume
                 if child:
                     reads[child] += volume
-                psum = volume - whole * word
+                psum = volume - whole * word * m.instances
                 if psum > 0:
                     reads[path[d]] += psum
                     if child:
@@ -142,6 +142,7 @@ def costs(m: Mapping, arch, ops: dict[str, dict[str, float]] | None = None
     if len(set(bound)) != len(bound):
         raise MappingError("mapping binds an Einsum twice")
     ops = ops if ops is not None else op_counts(m.cascade, m.shapes)
+    ops = {k: {op: n * m.instances for op, n in v.items()} for k, v in ops.items()}
     return {em.einsum: einsum_cost(m, em, arch, ops[em.einsum]) for em in m.einsums}
 
 
@@ -150,7 +151,8 @@ def epochs_of(m: Mapping, stage: Stage, arch) -> int:
     ranks = epoch_ranks(m.cascade, stage)
     em = next(x for x in m.einsums if x.einsum == stage.einsums[0])
     path = tuple(reversed([x for x in arch.parent_chain(em.unit) if x in arch.memories]))
-    return math.prod(lp.factor for _, lp in nest(m, em, path) if not lp.spatial and lp.rank in ranks)
+    return m.instances * math.prod(lp.factor for _, lp in nest(m, em, path)
+                                   if not lp.spatial and lp.rank in ranks)
 
 
 def evaluate(m: Mapping, arch, ops: dict[str, dict[str, float]] | None = None
@@ -180,7 +182,7 @@ def evaluate(m: Mapping, arch, ops: dict[str, dict[str, float]] | None = None
         if stage.mode == "sequential":
             t, t_c, t_m = seq, seq_c, seq_m
         else:
-            n = stage.epochs or epochs_of(m, stage, arch)
+            n = stage.epochs * m.instances or epochs_of(m, stage, arch)
             t_c = sum(busy.values()) / n + (n - 1) * max(busy.values(), default=0.0) / n
             t_m = max(mem.values(), default=0.0)
             t = max(t_c, t_m)

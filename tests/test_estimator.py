@@ -197,3 +197,20 @@ def test_derived_epochs_follow_the_shared_loops(tmp_path):
     t = Template.from_mapping(split, a, arr)
     batch, valid = t.compile(np.stack([t.factors_of(split, a), t.factors_of(m, a)]))
     assert valid.all() and batch.stage_epochs[:, 0].tolist() == [8.0, 8.0]
+
+
+@pytest.mark.parametrize("stages, latency", [
+    ((), 3 * 24),
+    # 3 instances of 8 epochs pipeline as 24: (24 + 48)/24 + 23 * 48/24 = 3 + 46 s
+    ((Stage(("Y", "Z"), "pipelined", 8),), 49),
+    ((Stage(("Y", "Z"), "pipelined", 0),), 49),
+])
+def test_instances_scale_work_traffic_and_epochs(tmp_path, stages, latency):
+    from dataclasses import replace
+
+    a, arr = arch_from(tmp_path, CHAIN_ARCH)
+    m = replace(chain_mapping(stages), instances=3)
+    r = estimate(arr, compile_mapping(m, a, arr))
+    assert r.latency_s[0] == pytest.approx(latency)
+    assert r.read_bytes[0, arr.levels.index("dram")] == 3 * 48
+    assert evaluate(m, a)["latency_s"] == pytest.approx(latency)
