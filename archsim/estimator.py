@@ -116,6 +116,7 @@ class Estimate:
     write_bytes: np.ndarray    # [n, L]
     link_bytes: np.ndarray     # [n, K]
     actions: np.ndarray        # [n, U, A]
+    busy_cycles: np.ndarray | None = None  # [n, U] busy_s in each unit's own clock cycles
     assumptions: tuple[str, ...] = ASSUMPTIONS
 
 
@@ -127,7 +128,7 @@ def estimate(arch: ArchArrays, batch: MappingBatch, out: Estimate | None = None)
     S = batch.stage_mode.shape[1]
     if out is not None and len(out.latency_s) == n and out.stage_s.shape[1] == S:
         for f in fields(out):
-            if f.name != "assumptions":
+            if f.name not in ("assumptions", "busy_cycles"):
                 getattr(out, f.name)[...] = 0.0
     else:
         out = Estimate(np.zeros(n), np.zeros(n), np.zeros(n), np.zeros(n), np.zeros((n, U)),
@@ -143,6 +144,7 @@ def estimate(arch: ArchArrays, batch: MappingBatch, out: Estimate | None = None)
         arch.level_bandwidth, arch.link_bandwidth,
         out.latency_s, out.ideal_s, out.compute_s, out.transfer_s, out.busy_s, out.utilisation,
         out.stage_s, out.read_bytes, out.write_bytes, out.link_bytes, out.actions)
+    out.busy_cycles = out.busy_s * arch.frequency_hz
     return out
 
 

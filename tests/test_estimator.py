@@ -58,6 +58,7 @@ def test_gemm_on_4x4_array(tmp_path):
     assert r.compute_s[0] == pytest.approx(16.0) and r.transfer_s[0] == pytest.approx(40.0)
     assert r.ideal_s[0] == pytest.approx(16.0)
     assert r.utilisation[0, 0] == pytest.approx(256 / (16 * 40))
+    assert r.busy_cycles[0, 0] == pytest.approx(16)
     assert r.actions[0, 0, arr.actions.index("mac")] == 256
     assert evaluate(m, a)["latency_s"] == pytest.approx(40.0)
 
