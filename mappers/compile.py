@@ -24,7 +24,8 @@ from numba import njit
 from archsim.estimator import PIPELINED, SEQUENTIAL, ArchArrays, MappingBatch
 from einsum_cascades.ir import Ref, refs
 
-from .mapping import Loop, Mapping, MappingError, epoch_ranks, source_tensor, working_einsums
+from .mapping import (Loop, Mapping, MappingError, epoch_ranks, keep_depth, source_tensor,
+                      working_einsums)
 from .ops import op_counts
 from .plain import costs as plain_costs
 from .plain import nest
@@ -124,7 +125,7 @@ class Template:
                 name = source_tensor(c, ref.tensor)
                 ranks = frozenset(e.out_ranks if out else ref.ranks)
                 live = ranks - {c.tensors[name].iterative}
-                keep = path.index(kept[name]) if name in kept and kept[name] in path else 0
+                keep = keep_depth(kept, name, path, em.unit)
                 row.append((names.index(name), out, ranks, live, keep,
                             float(c.tensors[name].word_bytes)))
             tensors.append(tuple(row))
@@ -181,7 +182,8 @@ class Template:
                                    or (slots[j].loop.spatial and slots[j].loop.rank in ranks)]
                                   + [inst])
                     res = p.add([member(e, j) for j, s in enumerate(slots)
-                                 if s.level >= d and s.loop.rank in live]) if d > 0 else -1
+                                 if s.level >= d and s.loop.rank in live]) if 0 < d and keep <= d \
+                        else -1
                     child = path[d + 1] if d + 1 < len(path) else -1
                     terms.append((e, path[d], child, tensor, int(out), tile, deliv, res, whole,
                                   int(d >= keep)))

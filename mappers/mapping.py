@@ -6,7 +6,8 @@ A mapping places a cascade (at concrete shapes) on an architecture:
   loops listed at level X iterate over the tiles that X hands to the level below (or to the
   unit's PEs); a loop is temporal or spatial (spread over PEs or instances); factors of one
   rank multiply to its shape, and whatever a nest leaves out runs innermost at the last level;
-- a fusion group keeps intermediates at a level, so they never travel above it;
+- a fusion group keeps intermediates at a memory level, so they never travel above it, or in
+  a unit's PEs (their registers), so they never reach a memory at all;
 - the schedule groups Einsums into stages that run one after another, each sequential or
   pipelined across units in epochs (see archsim.estimator).
 Re-indexing copies (rank splits like BK[e,m1,m0] = K[e,m1*M0+m0]) and initial values do no work
@@ -54,7 +55,8 @@ class EinsumMapping:
 
 @dataclass(frozen=True)
 class FusionGroup:
-    """Einsums fused under shared loops; `keep` holds intermediates at a memory level."""
+    """Einsums fused under shared loops; `keep` holds intermediates at a memory level, or in the
+    PEs of a compute unit (named by the unit) that produces and consumes them."""
 
     einsums: tuple[str, ...]
     keep: dict[str, str] = field(default_factory=dict)
@@ -97,11 +99,25 @@ class Mapping:
         return self.stages or tuple(Stage((m.einsum,)) for m in self.einsums)
 
     def kept(self) -> dict[str, str]:
-        """Intermediate tensor -> memory level it stays in."""
+        """Intermediate tensor -> memory level or compute unit it stays in."""
         out: dict[str, str] = {}
         for g in self.fusion:
             out.update(g.keep)
         return out
+
+
+def keep_depth(kept: dict[str, str], tensor: str, path: tuple[str, ...], unit: str) -> int:
+    """Path depth from which a tensor travels: 0 (anywhere), its keep level's depth, or
+    len(path) when it stays in the PEs of `unit` (no memory traffic, no memory footprint)."""
+    where = kept.get(tensor)
+    if where is None:
+        return 0
+    if where in path:
+        return path.index(where)
+    if where == unit:
+        return len(path)
+    raise MappingError(f"'{tensor}' is kept in '{where}', which is neither on the path "
+                       f"{' -> '.join(path)} nor the unit '{unit}' that touches it")
 
 
 def is_view(e: Einsum) -> bool:

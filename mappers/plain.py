@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from einsum_cascades.ir import Ref, refs
 
 from .mapping import (EinsumMapping, Loop, Mapping, MappingError, Stage, epoch_ranks,
-                      source_tensor, working_einsums)
+                      keep_depth, source_tensor, working_einsums)
 from .ops import op_counts
 
 
@@ -92,11 +92,11 @@ def einsum_cost(m: Mapping, em: EinsumMapping, arch, ops: dict[str, float]) -> E
         ranks = set(ref.ranks) if not is_out else set(e.out_ranks)
         word = c.tensors[tensor].word_bytes
         live = ranks - {c.tensors[tensor].iterative}
-        keep = path.index(kept[tensor]) if tensor in kept and kept[tensor] in path else 0
+        keep = keep_depth(kept, tensor, path, em.unit)
         whole = math.prod(lp.factor for _, lp in loops if lp.rank in ranks)
         for d in range(len(path)):
             tile = math.prod(lp.factor for lv, lp in loops if lv > d and lp.rank in ranks)
-            if d > 0:
+            if d > 0 and d >= keep:
                 footprint[path[d]][tensor] = tile_at(loops, d, live) * word
             if d < keep:
                 continue

@@ -215,3 +215,25 @@ def test_instances_scale_work_traffic_and_epochs(tmp_path, stages, latency):
     assert r.latency_s[0] == pytest.approx(latency)
     assert r.read_bytes[0, arr.levels.index("dram")] == 3 * 48
     assert evaluate(m, a)["latency_s"] == pytest.approx(latency)
+
+
+def test_intermediate_kept_in_the_pes(tmp_path):
+    # Y kept in u's registers: no buffer traffic and no buffer footprint for it; keeping it in a
+    # unit that does not touch it is an error naming the tensor.
+    a, arr = arch_from(tmp_path, CHAIN_ARCH.replace("ops: {mul: 1}}", "ops: {mul: 1, add: 2}}"))
+    c = parse("Y[m] = A[m] * B[m]\nZ[m] = Y[m] + C[m]")
+    nest = (Level("dram"), Level("buffer", (Loop("m", 8),)))
+    ems = (EinsumMapping("Y", "u1", nest), EinsumMapping("Z", "u1", nest))
+
+    def mapping(keep):
+        return Mapping(c, {"m": 8}, ems, (FusionGroup(("Y", "Z"), {"Y": keep}),))
+
+    buf = arr.levels.index("buffer")
+    in_buffer = estimate(arr, compile_mapping(mapping("buffer"), a, arr))
+    in_pes = estimate(arr, compile_mapping(mapping("u1"), a, arr))
+    # in the buffer, Y is written once (16 B) and read once (16 B) more than in the PEs
+    assert in_buffer.write_bytes[0, buf] - in_pes.write_bytes[0, buf] == 16
+    assert in_buffer.read_bytes[0, buf] - in_pes.read_bytes[0, buf] == 16
+    assert costs(mapping("u1"), a)["Y"].footprint["buffer"].get("Y") is None
+    with pytest.raises(MappingError, match="'Y' is kept in 'u2'"):
+        compile_mapping(mapping("u2"), a, arr)
