@@ -125,7 +125,7 @@ class Template:
                 name = source_tensor(c, ref.tensor)
                 ranks = frozenset(e.out_ranks if out else ref.ranks)
                 live = ranks - {c.tensors[name].iterative}
-                keep = keep_depth(kept, name, path, em.unit)
+                keep = keep_depth(kept, name, path)
                 row.append((names.index(name), out, ranks, live, keep,
                             float(c.tensors[name].word_bytes)))
             tensors.append(tuple(row))

@@ -7,7 +7,7 @@ A mapping places a cascade (at concrete shapes) on an architecture:
   unit's PEs); a loop is temporal or spatial (spread over PEs or instances); factors of one
   rank multiply to its shape, and whatever a nest leaves out runs innermost at the last level;
 - a fusion group keeps intermediates at a memory level, so they never travel above it, or in
-  a unit's PEs (their registers), so they never reach a memory at all;
+  the PEs ("pes": registers and links between arrays), so they never reach a memory at all;
 - the schedule groups Einsums into stages that run one after another, each sequential or
   pipelined across units in epochs (see archsim.estimator).
 Re-indexing copies (rank splits like BK[e,m1,m0] = K[e,m1*M0+m0]) and initial values do no work
@@ -56,7 +56,7 @@ class EinsumMapping:
 @dataclass(frozen=True)
 class FusionGroup:
     """Einsums fused under shared loops; `keep` holds intermediates at a memory level, or in the
-    PEs of a compute unit (named by the unit) that produces and consumes them."""
+    PEs (`IN_PES`)."""
 
     einsums: tuple[str, ...]
     keep: dict[str, str] = field(default_factory=dict)
@@ -106,18 +106,23 @@ class Mapping:
         return out
 
 
-def keep_depth(kept: dict[str, str], tensor: str, path: tuple[str, ...], unit: str) -> int:
+#: `keep` value for intermediates that stay in the PEs: their registers and the links between
+#: arrays (FuseMax's 1D array takes the 2D array's column results directly)
+IN_PES = "pes"
+
+
+def keep_depth(kept: dict[str, str], tensor: str, path: tuple[str, ...]) -> int:
     """Path depth from which a tensor travels: 0 (anywhere), its keep level's depth, or
-    len(path) when it stays in the PEs of `unit` (no memory traffic, no memory footprint)."""
+    len(path) when it stays in the PEs (no memory traffic, no memory footprint)."""
     where = kept.get(tensor)
     if where is None:
         return 0
+    if where == IN_PES:
+        return len(path)
     if where in path:
         return path.index(where)
-    if where == unit:
-        return len(path)
-    raise MappingError(f"'{tensor}' is kept in '{where}', which is neither on the path "
-                       f"{' -> '.join(path)} nor the unit '{unit}' that touches it")
+    raise MappingError(f"'{tensor}' is kept in '{where}', which is neither '{IN_PES}' nor a "
+                       f"memory on the path {' -> '.join(path)}")
 
 
 def is_view(e: Einsum) -> bool:

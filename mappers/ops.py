@@ -2,8 +2,11 @@
 
 From the cascade's symbolic op counts (einsum_cascades.costs): a product that is sum-reduced runs
 as multiply-accumulates (one MAC per point of the iteration space absorbs the multiply and the
-reduction's adds); otherwise `+` and `-` are adds, `*` multiplies, `/` divides, `max` and a
-max-reduction compare, `exp` is an exponential, and a sum-reduction adds.
+reduction's adds); an exponential of a difference, exp(x - y), is one `exp` op (the unit's exp
+includes forming its argument: FuseMax's Taylor-series exp is 6 MACs + 1 add, the add being
+x - y; GPUs fold it into the FFMA before EX2); otherwise `+` and `-` are adds, `*` multiplies,
+`/` divides, `max` and a max-reduction compare, `exp` is an exponential, and a sum-reduction
+adds.
 """
 
 from __future__ import annotations
@@ -12,7 +15,7 @@ import sympy
 
 from einsum_cascades import Cascade, symbolic_costs
 from einsum_cascades.costs import space_size, substitutions
-from einsum_cascades.ir import Binary, Einsum
+from einsum_cascades.ir import Binary, Einsum, Unary, walk
 
 _MAP = {"+": "add", "-": "add", "neg": "add", "*": "mul", "/": "div", "max": "max", "exp": "exp"}
 
@@ -27,6 +30,10 @@ def _convert(c: Cascade, e: Einsum, sym: dict[str, sympy.Expr]) -> dict[str, sym
     out: dict[str, sympy.Expr] = {}
     for op, n in sym.items():
         out[_MAP[op]] = out.get(_MAP[op], sympy.Integer(0)) + n
+    shifted = sum(1 for n in walk(e.expr) if isinstance(n, Unary) and n.op == "exp"
+                  and isinstance(n.arg, Binary) and n.arg.op == "-")
+    if shifted:
+        out["add"] = out["add"] - shifted * space_size(c, e.space)
     if e.reduced and e.reduce == "sum" and isinstance(e.expr, Binary) and e.expr.op == "*":
         points = space_size(c, e.space)
         out["mac"] = points

@@ -92,7 +92,7 @@ def einsum_cost(m: Mapping, em: EinsumMapping, arch, ops: dict[str, float]) -> E
         ranks = set(ref.ranks) if not is_out else set(e.out_ranks)
         word = c.tensors[tensor].word_bytes
         live = ranks - {c.tensors[tensor].iterative}
-        keep = keep_depth(kept, tensor, path, em.unit)
+        keep = keep_depth(kept, tensor, path)
         whole = math.prod(lp.factor for _, lp in loops if lp.rank in ranks)
         for d in range(len(path)):
             tile = math.prod(lp.factor for lv, lp in loops if lv > d and lp.rank in ranks)

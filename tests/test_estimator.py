@@ -218,22 +218,22 @@ def test_instances_scale_work_traffic_and_epochs(tmp_path, stages, latency):
 
 
 def test_intermediate_kept_in_the_pes(tmp_path):
-    # Y kept in u's registers: no buffer traffic and no buffer footprint for it; keeping it in a
-    # unit that does not touch it is an error naming the tensor.
-    a, arr = arch_from(tmp_path, CHAIN_ARCH.replace("ops: {mul: 1}}", "ops: {mul: 1, add: 2}}"))
+    # Y kept in the PEs: no buffer traffic and no buffer footprint for it; keeping it in a
+    # memory off the Einsums' path is an error naming the tensor.
+    a, arr = arch_from(tmp_path, CHAIN_ARCH)
     c = parse("Y[m] = A[m] * B[m]\nZ[m] = Y[m] + C[m]")
     nest = (Level("dram"), Level("buffer", (Loop("m", 8),)))
-    ems = (EinsumMapping("Y", "u1", nest), EinsumMapping("Z", "u1", nest))
+    ems = (EinsumMapping("Y", "u1", nest), EinsumMapping("Z", "u2", nest))
 
     def mapping(keep):
         return Mapping(c, {"m": 8}, ems, (FusionGroup(("Y", "Z"), {"Y": keep}),))
 
     buf = arr.levels.index("buffer")
     in_buffer = estimate(arr, compile_mapping(mapping("buffer"), a, arr))
-    in_pes = estimate(arr, compile_mapping(mapping("u1"), a, arr))
+    in_pes = estimate(arr, compile_mapping(mapping("pes"), a, arr))
     # in the buffer, Y is written once (16 B) and read once (16 B) more than in the PEs
     assert in_buffer.write_bytes[0, buf] - in_pes.write_bytes[0, buf] == 16
     assert in_buffer.read_bytes[0, buf] - in_pes.read_bytes[0, buf] == 16
-    assert costs(mapping("u1"), a)["Y"].footprint["buffer"].get("Y") is None
-    with pytest.raises(MappingError, match="'Y' is kept in 'u2'"):
-        compile_mapping(mapping("u2"), a, arr)
+    assert costs(mapping("pes"), a)["Y"].footprint["buffer"].get("Y") is None
+    with pytest.raises(MappingError, match="'Y' is kept in 'nowhere'"):
+        compile_mapping(mapping("nowhere"), a, arr)

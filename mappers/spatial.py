@@ -1,0 +1,63 @@
+"""Hand mappings of attention on spatial arrays (2D PE array + 1D PE array + global buffer).
+
+Each design is a general Mapping (binding, shared loop nest, fusion, schedule) scored by the
+same estimator; nothing here computes a latency. Designs follow the FuseMax paper (MICRO 2024):
+- `fusemax`: the 1-pass cascade, M0 = P0 = array side on the 2D array, the running state on
+  the 1D array, the two interleaved epoch by epoch (one epoch per P tile and M1 step);
+- `architecture`: the same hardware and cascade without the interleaved binding: per epoch
+  the 2D array waits while the 1D array drains.
+P1 (queries resident in the buffer) is the largest that fits the buffer, found by the
+template's capacity check rather than by a formula.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from einsum_cascades import Cascade, load
+
+from .compile import Template
+from .fused import shared_nest_mapping
+from .mapping import IN_PES, Level, Loop, Mapping, MappingError, Stage
+from .search import fused_stages
+
+#: 1-pass Einsums on the 2D array in FuseMax's binding (README "FuseMax binding")
+FUSEMAX_2D = ("BQK", "LM", "SLN", "SLD", "SLNV")
+#: the per-epoch intermediates that stay in the PEs (registers; the 1D array takes the 2D
+#: array's column results directly): the buffer holds only Q, RM, RD, RNV (README: "P1 as
+#: large as the 16 MiB buffer allows for Q, RM, RD, RNV") and the streamed K and V tiles
+FUSEMAX_IN_PES = ("BQK", "LM", "SLN", "SLD", "SLNV", "PRM", "SPD", "SPNV")
+
+
+def _divisors_desc(n: int) -> list[int]:
+    return [d for d in range(n, 0, -1) if n % d == 0]
+
+
+def fusemax(c: Cascade | None, head_dim: int, seq: int, instances: int, arch,
+            interleaved: bool = True) -> Mapping:
+    """FuseMax's mapping of the 1-pass cascade (interleaved binding unless told otherwise)."""
+    from archsim.estimator import ArchArrays
+
+    c = c or load("one_pass")
+    side = arch.computes["pe2d"].shape[0]
+    if seq % side:
+        raise MappingError(f"sequence length {seq} is not a multiple of the array side {side}")
+    shapes = {"e": head_dim, "f": head_dim, "m": seq, "p": seq, "m0": side}
+    binding = {e.key: ("pe2d" if e.key in FUSEMAX_2D else "pe1d")
+               for e in c.einsums if e.kind != "init"}
+    stages = fused_stages(c)
+    if not interleaved:
+        stages = (Stage(stages[0].einsums, "sequential"),) + stages[1:]
+    arrays = ArchArrays.from_arch(arch)
+    for p1 in _divisors_desc(seq // side):
+        nest = (Level("dram", (Loop("p", seq // side // p1), Loop("m1", seq // side))),
+                Level("global_buffer", (Loop("p", p1), Loop("m0", side, True),
+                                        Loop("p", side, True), Loop("e", head_dim),
+                                        Loop("f", head_dim))))
+        m = shared_nest_mapping(c, shapes, binding, nest, "global_buffer", stages)
+        keep = dict(m.fusion[0].keep) | {t: IN_PES for t in FUSEMAX_IN_PES}
+        m = replace(m, fusion=(replace(m.fusion[0], keep=keep),), instances=instances)
+        t = Template.from_mapping(m, arch, arrays)
+        if t.compile(t.factors_of(m, arch)[None])[1][0]:
+            return m
+    raise MappingError(f"no P1 fits '{arch.name}''s buffer for E={head_dim}, M=P={seq}")
