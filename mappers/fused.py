@@ -16,10 +16,11 @@ from .mapping import EinsumMapping, FusionGroup, Level, Mapping, Stage, working_
 
 
 def shared_nest_mapping(c: Cascade, shapes: dict[str, int], binding: dict[str, str],
-                        nest: tuple[Level, ...], keep: str | None = None,
-                        stages: tuple[Stage, ...] = ()) -> Mapping:
-    """Bind each working Einsum (key -> unit) under the shared `nest`; with `keep`, every
-    intermediate stays in that memory level."""
+                        nest: tuple[Level, ...], keep: str | dict[str, str] | None = None,
+                        stages: tuple[Stage, ...] = (), instances: int = 1) -> Mapping:
+    """Bind each working Einsum (key -> unit) under the shared `nest`. `keep` holds every
+    intermediate at one memory level (a name), or says per intermediate where it stays (a dict
+    whose "*" entry, if any, covers the rest)."""
     ems = []
     for e in working_einsums(c):
         space = set(e.space)
@@ -27,8 +28,11 @@ def shared_nest_mapping(c: Cascade, shapes: dict[str, int], binding: dict[str, s
                        for lv in nest)
         ems.append(EinsumMapping(e.key, binding[e.key], levels))
     inter = [t for t in c.tensors if not c.tensors[t].is_input and t not in c.outputs]
-    fusion = (FusionGroup(tuple(m.einsum for m in ems), {t: keep for t in inter}),) if keep else ()
-    return Mapping(c, shapes, tuple(ems), fusion, stages)
+    rules = {"*": keep} if isinstance(keep, str) else dict(keep or {})
+    kept = {t: rules.get(t, rules.get("*")) for t in inter}
+    kept = {t: where for t, where in kept.items() if where}
+    fusion = (FusionGroup(tuple(m.einsum for m in ems), kept),) if kept else ()
+    return Mapping(c, shapes, tuple(ems), fusion, stages, instances)
 
 
 def shared_kernel(t: Template, m: Mapping, nest: tuple[Level, ...], arch) -> Kernel:

@@ -126,7 +126,8 @@ def fused_stages(c: Cascade) -> tuple[Stage, ...]:
 
 
 def search(c: Cascade, shapes: dict[str, int], arch, skeletons: Sequence[Skeleton],
-           bindings: Sequence[dict[str, str]], *, keep: str | None = None,
+           bindings: Sequence[dict[str, str]], *, keep: str | dict[str, str] | None = None,
+           instances: int = 1,
            stages: Callable[[Cascade], tuple[Stage, ...]] = fused_stages,
            metric: Metric = "latency", budget: int = 2_000_000, chunk: int = 1 << 14,
            progress: Callable[[int, int], None] | None = None, prices=None) -> SearchResult:
@@ -147,7 +148,8 @@ def search(c: Cascade, shapes: dict[str, int], arch, skeletons: Sequence[Skeleto
             if scored >= budget:
                 break
             factors = factors[:budget - scored]
-            probe = shared_nest_mapping(c, shapes, b, sk.nest(factors[0]), keep, stages(c))
+            probe = shared_nest_mapping(c, shapes, b, sk.nest(factors[0]), keep, stages(c),
+                                        instances)
             try:
                 t = Template.from_mapping(probe, arch, arrays)
             except MappingError:
@@ -177,7 +179,7 @@ def search(c: Cascade, shapes: dict[str, int], arch, skeletons: Sequence[Skeleto
     mapping = None
     if best[1] is not None:
         sk, b, row = best[1]
-        mapping = shared_nest_mapping(c, shapes, b, sk.nest(row), keep, stages(c))
+        mapping = shared_nest_mapping(c, shapes, b, sk.nest(row), keep, stages(c), instances)
     return SearchResult(mapping, best[2], best[3], scored, n_valid,
                         time.perf_counter() - start, interrupted, len(work))
 

@@ -12,21 +12,20 @@ template's capacity check rather than by a formula.
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 from einsum_cascades import Cascade, load
 
 from .compile import Template
 from .fused import shared_nest_mapping
 from .mapping import IN_PES, Level, Loop, Mapping, MappingError, Stage
-from .search import fused_stages
+from .search import Skeleton, SearchResult, candidate_bindings, fused_stages, search
 
 #: 1-pass Einsums on the 2D array in FuseMax's binding (README "FuseMax binding")
 FUSEMAX_2D = ("BQK", "LM", "SLN", "SLD", "SLNV")
 #: the per-epoch intermediates that stay in the PEs (registers; the 1D array takes the 2D
 #: array's column results directly): the buffer holds only Q, RM, RD, RNV (README: "P1 as
 #: large as the 16 MiB buffer allows for Q, RM, RD, RNV") and the streamed K and V tiles
-FUSEMAX_IN_PES = ("BQK", "LM", "SLN", "SLD", "SLNV", "PRM", "SPD", "SPNV")
+FUSEMAX_KEEP = {"*": "global_buffer"} | {t: IN_PES for t in (
+    "BQK", "LM", "SLN", "SLD", "SLNV", "PRM", "SPD", "SPNV")}
 
 
 def _divisors_desc(n: int) -> list[int]:
@@ -54,10 +53,34 @@ def fusemax(c: Cascade | None, head_dim: int, seq: int, instances: int, arch,
                 Level("global_buffer", (Loop("p", p1), Loop("m0", side, True),
                                         Loop("p", side, True), Loop("e", head_dim),
                                         Loop("f", head_dim))))
-        m = shared_nest_mapping(c, shapes, binding, nest, "global_buffer", stages)
-        keep = dict(m.fusion[0].keep) | {t: IN_PES for t in FUSEMAX_IN_PES}
-        m = replace(m, fusion=(replace(m.fusion[0], keep=keep),), instances=instances)
+        m = shared_nest_mapping(c, shapes, binding, nest, FUSEMAX_KEEP, stages, instances)
         t = Template.from_mapping(m, arch, arrays)
         if t.compile(t.factors_of(m, arch)[None])[1][0]:
             return m
     raise MappingError(f"no P1 fits '{arch.name}''s buffer for E={head_dim}, M=P={seq}")
+
+
+def fusemax_skeleton(arch) -> Skeleton:
+    """FuseMax's nest with its factors left free: P over DRAM, buffer and PE columns, the M1
+    steps streamed from DRAM, M0 over PE rows, E and F in time."""
+    del arch  # the structure is the same on every spatial preset; factors adapt to it
+    return Skeleton((
+        ("dram", (("p", False), ("m1", False))),
+        ("global_buffer", (("p", False), ("m0", True), ("p", True), ("e", False),
+                           ("f", False))),
+    ))
+
+
+def search_one_pass(head_dim: int, seq: int, instances: int, arch, *, bindings: int = 16,
+                    budget: int = 2_000_000, metric: str = "latency", seed: int = 0,
+                    progress=None) -> SearchResult:
+    """Search tile factors and bindings of the 1-pass cascade on a spatial array, FuseMax's
+    binding among the candidates."""
+    c = load("one_pass")
+    side = arch.computes["pe2d"].shape[0]
+    shapes = {"e": head_dim, "f": head_dim, "m": seq, "p": seq, "m0": min(side, seq)}
+    hand = {e.key: ("pe2d" if e.key in FUSEMAX_2D else "pe1d") for e in c.einsums
+            if e.kind != "init"}
+    return search(c, shapes, arch, [fusemax_skeleton(arch)],
+                  candidate_bindings(c, arch, bindings, seed, must=[hand]), keep=FUSEMAX_KEEP,
+                  instances=instances, metric=metric, budget=budget, progress=progress)

@@ -21,6 +21,7 @@ from einsum_cascades import (Cascade, CascadeError, analyse, check_attention, li
 from archsim.spec import SpecError
 from studies.arch_cli import arch_app
 from studies.bench_cli import bench
+from studies.evaluate_cli import evaluate
 
 out = Console(markup=False, highlight=False)
 err = Console(stderr=True, markup=False, highlight=False)
@@ -64,6 +65,7 @@ app = typer.Typer(
 )
 app.add_typer(arch_app, name="arch", help="Architecture specs: list, show and validate them.")
 app.command("bench")(bench)
+app.command("evaluate")(evaluate)
 
 
 class Format(str, Enum):

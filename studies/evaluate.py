@@ -1,0 +1,85 @@
+"""Evaluate one design on one workload: the numbers, their split and the assumptions behind them.
+
+A design turns (workload, sequence length, architecture) into a general Mapping; the estimator
+scores it; energy prices its counts. Per-Einsum rows come from the plain model (the same
+numbers, readable per Einsum).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+from archsim.estimator import ArchArrays, estimate
+from energy import energy_pj, price_list
+from mappers.compile import compile_mapping
+from mappers.mapping import Mapping, MappingError
+from mappers.plain import costs
+from mappers.spatial import fusemax, search_one_pass
+
+from .workloads import Workload
+
+
+@dataclass(frozen=True)
+class Design:
+    """A named way to map a workload: the cascade it runs and how it builds the mapping."""
+
+    name: str
+    cascade: str
+    substrate: str
+    build: Callable[[Workload, int, object], Mapping]
+    description: str
+
+
+def _search(w: Workload, seq: int, arch) -> Mapping:
+    r = search_one_pass(w.head_dim, seq, w.batch * w.heads, arch)
+    if r.mapping is None:
+        raise MappingError(f"the search found no mapping that fits '{arch.name}'")
+    return r.mapping
+
+
+DESIGNS = {d.name: d for d in (
+    Design("fusemax", "one_pass", "spatial",
+           lambda w, n, a: fusemax(None, w.head_dim, n, w.batch * w.heads, a),
+           "FuseMax: 1-pass cascade, 2D/1D interleaved binding, P1 as large as the buffer allows"),
+    Design("search", "one_pass", "spatial", _search,
+           "search over tile factors and bindings of the 1-pass cascade (FuseMax's among them)"),
+)}
+
+
+def design(name: str) -> Design:
+    """A design by name; the error lists the known ones."""
+    if name not in DESIGNS:
+        raise ValueError(f"unknown mapper '{name}' (mappers: {', '.join(DESIGNS)})")
+    return DESIGNS[name]
+
+
+def evaluate(m: Mapping, arch, accounting: str = "complete") -> dict:
+    """Latency (ideal / compute / transfer), energy, traffic, utilisation, per-Einsum rows."""
+    arrays = ArchArrays.from_arch(arch)
+    r = estimate(arrays, compile_mapping(m, arch, arrays))
+    prices = price_list(arch, accounting=accounting)
+    e = energy_pj(prices, r.actions, r.read_bytes, r.write_bytes, r.link_bytes)
+    root = [lvl for lvl in arrays.levels if arch.memories[lvl].parent is None]
+    per = costs(m, arch)
+    einsums = []
+    for key, ec in per.items():
+        unit = arch.computes[ec.unit]
+        cycles = sum(n * unit.ops[op].cycles for op, n in ec.ops.items())
+        einsums.append({
+            "einsum": key, "unit": ec.unit, "ops": ec.ops, "pes_used": ec.lanes_used,
+            "compute_s": cycles / min(ec.lanes_used, unit.lanes) / unit.frequency_hz,
+            "bytes": {lvl: ec.read_bytes[lvl] + ec.write_bytes[lvl] for lvl in ec.read_bytes}})
+    return {
+        "cascade": m.cascade.name, "arch": arch.name, "shapes": m.shapes,
+        "instances": m.instances,
+        "latency_s": float(r.latency_s[0]), "ideal_s": float(r.ideal_s[0]),
+        "compute_s": float(r.compute_s[0]), "transfer_s": float(r.transfer_s[0]),
+        "energy_pj": float(e["total"][0]),
+        "energy_breakdown_pj": {k: float(v[0].sum()) for k, v in e.items() if k != "total"},
+        "traffic_bytes": float(sum(r.read_bytes[0, arrays.levels.index(x)]
+                                   + r.write_bytes[0, arrays.levels.index(x)] for x in root)),
+        "utilisation": {u: float(r.utilisation[0, k]) for k, u in enumerate(arrays.units)},
+        "einsums": einsums, "accounting": accounting,
+        "assumptions": list(r.assumptions),
+    }

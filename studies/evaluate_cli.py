@@ -1,0 +1,100 @@
+"""`attnsim evaluate`: one design on one workload, with the split of its latency and energy."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from archsim.spec import load_arch
+from einsum_cascades import load
+
+from .arch_cli import SetOpt
+from .evaluate import DESIGNS, design, evaluate as evaluate_design
+from .workloads import Workload, model, parse_count
+
+out = Console(markup=False, highlight=False)
+
+
+def evaluate(
+    seq: Annotated[str, typer.Option(help="Sequence length M = P, e.g. 64K.")],
+    arch: Annotated[str, typer.Option(help="Preset name or spec file.")] = "fusemax",
+    overrides: SetOpt = None,
+    cascade: Annotated[Optional[str], typer.Option(
+        help="Cascade to run (default: the mapper's own).")] = None,
+    mapper: Annotated[str, typer.Option(help=f"One of: {', '.join(DESIGNS)}.")] = "fusemax",
+    model_name: Annotated[Optional[str], typer.Option(
+        "--model", help="bert, trxl, t5 or xlm (FuseMax's workloads).")] = None,
+    batch: Annotated[Optional[int], typer.Option(min=1, help="Batch (without --model).")] = None,
+    heads: Annotated[Optional[int], typer.Option(min=1, help="Heads (without --model).")] = None,
+    head_dim: Annotated[Optional[int], typer.Option(
+        min=1, help="Head dimension E = F (without --model).")] = None,
+    accounting: Annotated[str, typer.Option(
+        help="Energy accounting: complete, or artifact (FuseMax artifact's).")] = "complete",
+    fmt: Annotated[str, typer.Option("--format", "-f", help="table or json.")] = "table",
+) -> None:
+    """Map a workload with a design, score it, and say how long, how much energy and why.
+
+    The latency is split into ideal (all units busy, free memory), compute (the schedule with
+    free memory) and transfer (the schedule with free compute); the assumptions are printed.
+
+    Examples:
+
+    attnsim evaluate --arch fusemax --cascade one_pass --model bert --seq 64K
+
+    attnsim evaluate --mapper search --batch 1 --heads 32 --head-dim 128 --seq 16K -f json
+    """
+    if fmt not in ("table", "json"):
+        raise ValueError(f"--format must be table or json, got '{fmt}'")
+    d = design(mapper)
+    if cascade is not None and load(cascade).name != d.cascade:
+        raise ValueError(f"mapper '{mapper}' runs the '{d.cascade}' cascade, not '{cascade}'")
+    w = workload(model_name, batch, heads, head_dim)
+    a = load_arch(arch, overrides or ())
+    r = evaluate_design(d.build(w, parse_count(seq), a), a, accounting)
+    r = {"mapper": mapper, "model": w.name} | r
+    if fmt == "json":
+        typer.echo(json.dumps(r, indent=2))
+        return
+    print_report(r)
+
+
+def workload(name: str | None, batch: int | None, heads: int | None,
+             head_dim: int | None) -> Workload:
+    """A model by name, or one from explicit --batch, --heads and --head-dim."""
+    explicit = (batch, heads, head_dim)
+    if name is not None:
+        if any(v is not None for v in explicit):
+            raise ValueError("give --model or --batch/--heads/--head-dim, not both")
+        return model(name)
+    if any(v is None for v in explicit):
+        raise ValueError("give --model, or all of --batch, --heads and --head-dim")
+    return Workload("custom", batch, heads, head_dim, heads * head_dim, 4 * heads * head_dim)
+
+
+def print_report(r: dict) -> None:
+    """The evaluation as tables."""
+    out.print(f"{r['mapper']} mapping of {r['cascade']} on {r['arch']}: {r['model']} "
+              f"({r['instances']} heads x batch), shapes {r['shapes']}")
+    t = Table(title="result")
+    t.add_column("")
+    t.add_column("value", justify="right")
+    for k in ("latency_s", "ideal_s", "compute_s", "transfer_s"):
+        t.add_row(k, f"{r[k]:.6g} s")
+    t.add_row("energy", f"{r['energy_pj'] / 1e12:.6g} J ({r['accounting']} accounting)")
+    t.add_row("DRAM traffic", f"{r['traffic_bytes'] / 1e9:.6g} GB")
+    for u, v in r["utilisation"].items():
+        t.add_row(f"utilisation {u}", f"{v:.3f}")
+    out.print(t)
+    e = Table(title="per Einsum")
+    for col in ("Einsum", "unit", "PEs", "compute_s", "ops"):
+        e.add_column(col)
+    for row in r["einsums"]:
+        ops = ", ".join(f"{op} {n:.3g}" for op, n in row["ops"].items())
+        e.add_row(row["einsum"], row["unit"], f"{row['pes_used']:.0f}", f"{row['compute_s']:.4g}",
+                  ops)
+    out.print(e)
+    out.print("assumptions: " + "; ".join(r["assumptions"]))

@@ -1,0 +1,47 @@
+"""`attnsim evaluate`: results with their split and assumptions; bad input is one line."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from typer.testing import CliRunner
+
+from studies.cli import app
+
+runner = CliRunner()
+
+
+def test_evaluate_json_has_split_and_assumptions():
+    r = runner.invoke(app, ["evaluate", "--arch", "fusemax", "--cascade", "one_pass", "--model",
+                            "bert", "--seq", "4K", "--format", "json"])
+    assert r.exit_code == 0, r.output
+    d = json.loads(r.output)
+    assert d["ideal_s"] <= d["compute_s"] <= d["latency_s"] and d["transfer_s"] <= d["latency_s"]
+    assert d["traffic_bytes"] == 64 * 12 * 4096 * 64 * 4 * 2  # Q, K, V, AV once each
+    assert set(d["utilisation"]) == {"pe1d", "pe2d"} and d["assumptions"]
+    assert {row["einsum"] for row in d["einsums"]} >= {"BQK", "AV"}
+
+
+def test_search_is_never_slower_than_fusemax():
+    base = ["evaluate", "--batch", "2", "--heads", "2", "--head-dim", "64", "--seq", "4K", "-f",
+            "json"]
+    hand = json.loads(runner.invoke(app, base).output)
+    found = json.loads(runner.invoke(app, base + ["--mapper", "search"]).output)
+    assert found["latency_s"] <= hand["latency_s"] * 1.01
+
+
+@pytest.mark.parametrize("args, words", [
+    (["--model", "gpt", "--seq", "1K"], "unknown model 'gpt'"),
+    (["--model", "bert", "--seq", "1000"], "not a multiple of the array side"),
+    (["--model", "bert", "--seq", "lots"], "expected a positive count"),
+    (["--model", "bert", "--seq", "1K", "--mapper", "magic"], "unknown mapper 'magic'"),
+    (["--model", "bert", "--seq", "1K", "--cascade", "three_pass"], "runs the 'one_pass' cascade"),
+    (["--batch", "2", "--seq", "1K"], "all of --batch, --heads and --head-dim"),
+    (["--model", "bert", "--seq", "1K", "--set", "global_buffer.capacity=-1MiB"], "capacity"),
+])
+def test_bad_input_is_one_line(args, words):
+    r = runner.invoke(app, ["evaluate", *args])
+    assert r.exit_code == 2
+    lines = [x for x in r.output.splitlines() if x.strip()]
+    assert len(lines) == 1 and words in lines[0] and "Traceback" not in r.output
