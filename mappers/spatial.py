@@ -29,7 +29,9 @@ FUSEMAX_KEEP = {"*": "global_buffer"} | {t: IN_PES for t in (
 
 
 def _divisors_desc(n: int) -> list[int]:
-    return [d for d in range(n, 0, -1) if n % d == 0]
+    """Divisors of n, largest first (trial division up to sqrt(n))."""
+    small = [d for d in range(1, int(n ** 0.5) + 1) if n % d == 0]
+    return sorted(set(small + [n // d for d in small]), reverse=True)
 
 
 def fusemax(c: Cascade | None, head_dim: int, seq: int, instances: int, arch,
@@ -84,3 +86,33 @@ def search_one_pass(head_dim: int, seq: int, instances: int, arch, *, bindings: 
     return search(c, shapes, arch, [fusemax_skeleton(arch)],
                   candidate_bindings(c, arch, bindings, seed, must=[hand]), keep=FUSEMAX_KEEP,
                   instances=instances, metric=metric, budget=budget, progress=progress)
+
+
+def linear_layer(d_in: int, d_out: int, tokens: int, arch) -> Mapping:
+    """A GEMM on the 2D array, weight-stationary in the buffer: the array spans (i, o) tiles of
+    its side, tokens stream through; the token tile is the largest that fits the buffer."""
+    from archsim.estimator import ArchArrays
+
+    c = load("gemm")
+    side = arch.computes["pe2d"].shape[0]
+    si, so = min(side, d_in), min(side, d_out)
+    if d_in % si or d_out % so:
+        raise MappingError(f"features {d_in} x {d_out} are not multiples of the array side {side}")
+    arrays = ArchArrays.from_arch(arch)
+    for inner in _divisors_desc(tokens):
+        nest = (Level("dram", (Loop("n", tokens // inner),)),
+                Level("global_buffer", (Loop("i", d_in // si), Loop("o", d_out // so),
+                                        Loop("i", si, True), Loop("o", so, True),
+                                        Loop("n", inner))))
+        m = shared_nest_mapping(c, {"n": tokens, "i": d_in, "o": d_out}, {"Z": "pe2d"}, nest)
+        t = Template.from_mapping(m, arch, arrays)
+        if t.compile(t.factors_of(m, arch)[None])[1][0]:
+            return m
+    raise MappingError(f"no token tile fits '{arch.name}''s buffer for a {d_in} x {d_out} layer")
+
+
+def encoder_linear_layers(hidden: int, ffn: int, tokens: int, arch) -> dict[str, Mapping]:
+    """The non-attention GEMMs of one encoder layer: Q, K, V and output projections, FFN."""
+    sizes = {"q_proj": (hidden, hidden), "k_proj": (hidden, hidden), "v_proj": (hidden, hidden),
+             "out_proj": (hidden, hidden), "ffn1": (hidden, ffn), "ffn2": (ffn, hidden)}
+    return {name: linear_layer(i, o, tokens, arch) for name, (i, o) in sizes.items()}
