@@ -4,19 +4,23 @@ Each design is a general Mapping (binding, shared loop nest, fusion, schedule) s
 same estimator; nothing here computes a latency. Designs follow the FuseMax paper (MICRO 2024):
 - `fusemax`: the 1-pass cascade, M0 = P0 = array side on the 2D array, the running state on
   the 1D array, the two interleaved epoch by epoch (one epoch per P tile and M1 step);
-- `architecture`: the same hardware and cascade without the interleaved binding: per epoch
-  the 2D array waits while the 1D array drains.
+- `architecture`: the same hardware and cascade without the interleaved binding: the phases
+  of an epoch follow one another (each phase overlaps what its 2D and 1D work can), and the 2D
+  array waits for each row's running max, the column's partial maxima being reduced one PE at a
+  time (LM's M0 loop runs in time, not across the column).
 P1 (queries resident in the buffer) is the largest that fits the buffer, found by the
 template's capacity check rather than by a formula.
 """
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from einsum_cascades import Cascade, load
 
 from .compile import Template
 from .fused import shared_nest_mapping
-from .mapping import IN_PES, Level, Loop, Mapping, MappingError, Stage
+from .mapping import IN_PES, EinsumMapping, Level, Loop, Mapping, MappingError, Stage
 from .search import Skeleton, SearchResult, candidate_bindings, fused_stages, search
 
 #: 1-pass Einsums on the 2D array in FuseMax's binding (README "FuseMax binding")
@@ -46,9 +50,7 @@ def fusemax(c: Cascade | None, head_dim: int, seq: int, instances: int, arch,
     shapes = {"e": head_dim, "f": head_dim, "m": seq, "p": seq, "m0": side}
     binding = {e.key: ("pe2d" if e.key in FUSEMAX_2D else "pe1d")
                for e in c.einsums if e.kind != "init"}
-    stages = fused_stages(c)
-    if not interleaved:
-        stages = (Stage(stages[0].einsums, "sequential"),) + stages[1:]
+    stages = fused_stages(c) if interleaved else ARCHITECTURE_PHASES
     arrays = ArchArrays.from_arch(arch)
     for p1 in _divisors_desc(seq // side):
         nest = (Level("dram", (Loop("p", seq // side // p1), Loop("m1", seq // side))),
@@ -56,10 +58,31 @@ def fusemax(c: Cascade | None, head_dim: int, seq: int, instances: int, arch,
                                         Loop("p", side, True), Loop("e", head_dim),
                                         Loop("f", head_dim))))
         m = shared_nest_mapping(c, shapes, binding, nest, FUSEMAX_KEEP, stages, instances)
+        if not interleaved:
+            m = replace(m, einsums=tuple(_serial_reduction(em) if em.einsum == "LM" else em
+                                         for em in m.einsums))
         t = Template.from_mapping(m, arch, arrays)
         if t.compile(t.factors_of(m, arch)[None])[1][0]:
             return m
     raise MappingError(f"no P1 fits '{arch.name}''s buffer for E={head_dim}, M=P={seq}")
+
+
+#: phases of an epoch without the interleaved binding (FuseMax artifact, stall_proposal.py,
+#: docs/fusemax-artifact-model.md section 3): each phase overlaps its 2D and 1D work
+ARCHITECTURE_PHASES = (
+    Stage(("BQK", "RD[m1+1]", "AV"), "pipelined", 0),
+    Stage(("LM",)),
+    Stage(("RM[m1+1]",)),
+    Stage(("SLN", "SLD", "PRM", "SPD"), "pipelined", 0),
+    Stage(("SLNV", "SPNV", "RNV[m1+1]"), "pipelined", 0),
+)
+
+
+def _serial_reduction(em: EinsumMapping) -> EinsumMapping:
+    """The same Einsum with its spatial M0 loop run in time (a serial reduction)."""
+    return replace(em, levels=tuple(
+        replace(lv, loops=tuple(replace(lp, spatial=False) if lp.rank == "m0" else lp
+                                for lp in lv.loops)) for lv in em.levels))
 
 
 def fusemax_skeleton(arch) -> Skeleton:

@@ -42,6 +42,9 @@ DESIGNS = {d.name: d for d in (
     Design("fusemax", "one_pass", "spatial",
            lambda w, n, a: fusemax(None, w.head_dim, n, w.batch * w.heads, a),
            "FuseMax: 1-pass cascade, 2D/1D interleaved binding, P1 as large as the buffer allows"),
+    Design("architecture", "one_pass", "spatial",
+           lambda w, n, a: fusemax(None, w.head_dim, n, w.batch * w.heads, a, interleaved=False),
+           "FuseMax's hardware without the interleaved binding (phases in turn, serial row max)"),
     Design("search", "one_pass", "spatial", _search,
            "search over tile factors and bindings of the 1-pass cascade (FuseMax's among them)"),
 )}

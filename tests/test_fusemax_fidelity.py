@@ -21,7 +21,9 @@ from mappers.spatial import fusemax
 from studies.workloads import MODELS, parse_count
 
 DATA = Path(__file__).resolve().parent.parent / "studies" / "data" / "fusemax" / "attention.csv"
-ROWS = [r for r in csv.DictReader(DATA.open()) if r["config"] == "binding"
+#: artifact config -> whether the FuseMax mapping interleaves the 2D and 1D arrays
+CONFIGS = {"binding": True, "architecture": False}
+ROWS = [r for r in csv.DictReader(DATA.open()) if r["config"] in CONFIGS
         and r["model"] in ("BERT", "TrXL", "T5")]
 
 
@@ -31,11 +33,12 @@ def fusemax_hw():
     return arch, ArchArrays.from_arch(arch), price_list(arch, accounting="artifact")
 
 
-@pytest.mark.parametrize("row", ROWS, ids=lambda r: f"{r['model']}-{r['seq_len']}")
-def test_binding_matches_artifact(fusemax_hw, row):
+@pytest.mark.parametrize("row", ROWS, ids=lambda r: f"{r['config']}-{r['model']}-{r['seq_len']}")
+def test_fusemax_hardware_designs_match_artifact(fusemax_hw, row):
     arch, arrays, prices = fusemax_hw
     w = next(m for m in MODELS.values() if m.name == row["model"])
-    m = fusemax(None, w.head_dim, parse_count(row["seq_len"]), w.batch * w.heads, arch)
+    m = fusemax(None, w.head_dim, parse_count(row["seq_len"]), w.batch * w.heads, arch,
+                interleaved=CONFIGS[row["config"]])
     r = estimate(arrays, compile_mapping(m, arch, arrays))
     dram = arrays.levels.index("dram")
     e = energy_pj(prices, r.actions, r.read_bytes, r.write_bytes, r.link_bytes)["total"][0]
@@ -50,4 +53,4 @@ def test_binding_matches_artifact(fusemax_hw, row):
 
 
 def test_all_reference_points_covered():
-    assert len(ROWS) == 18
+    assert len(ROWS) == 2 * 18
