@@ -110,10 +110,10 @@ class Template:
         full = c.resolve_shapes(m.shapes)
         work = {e.key: e for e in working_einsums(c)}
         names = list(dict.fromkeys(source_tensor(c, t) for t in c.tensors))
-        kept = m.kept()
         slots, paths, tensors, shapes = [], [], [], []
         for em in m.einsums:
             e = work[em.einsum]
+            kept = m.kept(em.einsum)
             path = tuple(reversed([x for x in arch.parent_chain(em.unit) if x in arch.memories]))
             slots.append(tuple(_Slot(lv, lp) for lv, lp in nest(m, em, path)))
             paths.append(tuple(arrays.levels.index(x) for x in path))

@@ -60,6 +60,10 @@ class FusionGroup:
 
     einsums: tuple[str, ...]
     keep: dict[str, str] = field(default_factory=dict)
+    #: operands fetched once for the whole group and staged at a memory level: the first of the
+    #: group's Einsums to read one brings it in, the others read it there (a softmax loads a
+    #: row of scores once for its max and its exponentials)
+    stage_in: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -98,11 +102,21 @@ class Mapping:
         """The schedule; by default each bound Einsum is its own sequential stage."""
         return self.stages or tuple(Stage((m.einsum,)) for m in self.einsums)
 
-    def kept(self) -> dict[str, str]:
-        """Intermediate tensor -> memory level or compute unit it stays in."""
+    def kept(self, einsum: str | None = None) -> dict[str, str]:
+        """Tensor -> where it stays (memory level or IN_PES); for an Einsum, also the operands a
+        fusion group staged before it read them."""
         out: dict[str, str] = {}
         for g in self.fusion:
             out.update(g.keep)
+        if einsum is None:
+            return out
+        inputs = {e.key: {source_tensor(self.cascade, t) for t in e.inputs}
+                  for e in self.cascade.einsums}
+        for g in self.fusion:
+            for tensor, level in g.stage_in.items():
+                readers = [k for k in g.einsums if tensor in inputs.get(k, ())]
+                if einsum in readers[1:]:
+                    out[tensor] = level
         return out
 
 

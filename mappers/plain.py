@@ -81,7 +81,7 @@ def einsum_cost(m: Mapping, em: EinsumMapping, arch, ops: dict[str, float]) -> E
     if lanes > unit.lanes:
         raise MappingError(f"'{em.einsum}': spatial loops use {lanes} PEs, unit '{em.unit}' has "
                            f"{unit.lanes}")
-    kept = m.kept()
+    kept = m.kept(em.einsum)
     reads = {x: 0.0 for x in path}
     writes = {x: 0.0 for x in path}
     footprint: dict[str, dict[str, float]] = {x: {} for x in path}

@@ -20,7 +20,8 @@ from einsum_cascades import Cascade, load
 
 from .compile import Template
 from .fused import shared_nest_mapping
-from .mapping import IN_PES, EinsumMapping, Level, Loop, Mapping, MappingError, Stage
+from .mapping import (IN_PES, EinsumMapping, FusionGroup, Level, Loop, Mapping, MappingError,
+                      Stage)
 from .search import Skeleton, SearchResult, candidate_bindings, fused_stages, search
 
 #: 1-pass Einsums on the 2D array in FuseMax's binding (README "FuseMax binding")
@@ -139,3 +140,38 @@ def encoder_linear_layers(hidden: int, ffn: int, tokens: int, arch) -> dict[str,
     sizes = {"q_proj": (hidden, hidden), "k_proj": (hidden, hidden), "v_proj": (hidden, hidden),
              "out_proj": (hidden, hidden), "ffn1": (hidden, ffn), "ffn2": (ffn, hidden)}
     return {name: linear_layer(i, o, tokens, arch) for name, (i, o) in sizes.items()}
+
+
+def unfused(head_dim: int, seq: int, instances: int, arch) -> Mapping:
+    """The unfused baseline: QK on the 2D array to DRAM, the 3-pass softmax on the 1D array
+    (a row of scores staged in the buffer once for its max and exponentials; the max, the
+    numerators and the sum stay there; A back to DRAM), then AV on the 2D array. The softmax's
+    Einsums take turns (one pipelined stage of one epoch: its memory time overlaps its compute).
+    Each matmul streams the key rank in as few DRAM blocks as the buffer allows."""
+    from archsim.estimator import ArchArrays
+
+    c = load("three_pass")
+    side = arch.computes["pe2d"].shape[0]
+    if seq % side:
+        raise MappingError(f"sequence length {seq} is not a multiple of the array side {side}")
+    arrays = ArchArrays.from_arch(arch)
+    shapes = {"e": head_dim, "f": head_dim, "m": seq, "p": seq}
+    buffer = "global_buffer"
+    softmax = ("GM", "SN", "SD", "A")
+    row = (Level("dram", (Loop("p", seq),)),
+           Level(buffer, (Loop("m", seq // side), Loop("m", side, True))))
+    fusion = (FusionGroup(softmax, {t: buffer for t in ("GM", "SN", "SD")}, {"QK": buffer}),)
+    stages = (Stage(("QK",)), Stage(softmax, "pipelined", 1), Stage(("AV",)))
+    for blocks in reversed(_divisors_desc(seq // side)):
+        def matmul(key: str, red: str) -> EinsumMapping:
+            return EinsumMapping(key, "pe2d", (
+                Level("dram", (Loop("m", blocks), Loop("p", seq // side))),
+                Level(buffer, (Loop("m", seq // side // blocks), Loop("p", side, True),
+                               Loop("m", side, True), Loop(red, head_dim)))))
+        ems = (matmul("QK", "e"),) + tuple(EinsumMapping(k, "pe1d", row) for k in softmax) + (
+            matmul("AV", "f"),)
+        m = Mapping(c, shapes, ems, fusion, stages, instances)
+        t = Template.from_mapping(m, arch, arrays)
+        if t.compile(t.factors_of(m, arch)[None])[1][0]:
+            return m
+    raise MappingError(f"no key blocking fits '{arch.name}''s buffer for E={head_dim}, M=P={seq}")

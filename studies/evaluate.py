@@ -15,7 +15,7 @@ from energy import energy_pj, price_list
 from mappers.compile import compile_mapping
 from mappers.mapping import Mapping, MappingError
 from mappers.plain import costs
-from mappers.spatial import fusemax, search_one_pass
+from mappers.spatial import fusemax, search_one_pass, unfused
 
 from .workloads import Workload
 
@@ -45,6 +45,9 @@ DESIGNS = {d.name: d for d in (
     Design("architecture", "one_pass", "spatial",
            lambda w, n, a: fusemax(None, w.head_dim, n, w.batch * w.heads, a, interleaved=False),
            "FuseMax's hardware without the interleaved binding (phases in turn, serial row max)"),
+    Design("unfused", "three_pass", "spatial",
+           lambda w, n, a: unfused(w.head_dim, n, w.batch * w.heads, a),
+           "unfused baseline: QK, 3-pass softmax, AV through DRAM (run with --arch unfused)"),
     Design("search", "one_pass", "spatial", _search,
            "search over tile factors and bindings of the 1-pass cascade (FuseMax's among them)"),
 )}
