@@ -237,3 +237,22 @@ def test_intermediate_kept_in_the_pes(tmp_path):
     assert costs(mapping("pes"), a)["Y"].footprint["buffer"].get("Y") is None
     with pytest.raises(MappingError, match="'Y' is kept in 'nowhere'"):
         compile_mapping(mapping("nowhere"), a, arr)
+
+
+def test_staged_operand_is_fetched_once_for_the_group(tmp_path):
+    # Y and Z both read A (8 x 2 B); staged in the buffer for their group, only Y (the first
+    # reader) fetches it from DRAM: 16 B instead of 32 B, and Z reads it from the buffer.
+    a, arr = arch_from(tmp_path, CHAIN_ARCH.replace("ops: {add: 2}}", "ops: {add: 2, mul: 1}}"))
+    c = parse("Y[m] = A[m] * B[m]\nZ[m] = A[m] * C[m]")
+    nest = (Level("dram"), Level("buffer", (Loop("m", 8),)))
+    ems = (EinsumMapping("Y", "u1", nest), EinsumMapping("Z", "u2", nest))
+    dram = arr.levels.index("dram")
+
+    def a_bytes(stage_in):
+        m = Mapping(c, {"m": 8}, ems, (FusionGroup(("Y", "Z"), {}, stage_in),))
+        per = costs(m, a)
+        return per["Y"].read_bytes["dram"], per["Z"].read_bytes["dram"], \
+            estimate(arr, compile_mapping(m, a, arr)).read_bytes[0, dram]
+
+    assert a_bytes({}) == (32, 32, 64)                  # A and B; A and C
+    assert a_bytes({"A": "buffer"}) == (32, 16, 48)     # Z reads only C from DRAM
