@@ -92,7 +92,7 @@ class Template:
     keys: tuple[str, ...]
     slots: tuple[tuple[_Slot, ...], ...]   # per Einsum, its loops (completed) outermost first
     paths: tuple[tuple[int, ...], ...]     # per Einsum, global level index at each depth
-    tensors: tuple[tuple[tuple[int, bool, frozenset, frozenset, int, float], ...], ...]
+    tensors: tuple[tuple[tuple[int, bool, frozenset, frozenset, int, float, frozenset], ...], ...]
     shapes: tuple[dict[str, int], ...]     # per Einsum, its rank shapes
     unit_lanes: np.ndarray
     capacity: np.ndarray
@@ -126,8 +126,9 @@ class Template:
                 ranks = frozenset(e.out_ranks if out else ref.ranks)
                 live = ranks - {c.tensors[name].iterative}
                 keep = keep_depth(kept, name, path)
+                skip = frozenset(em.bypassed(ref.tensor, path) | em.bypassed(name, path))
                 row.append((names.index(name), out, ranks, live, keep,
-                            float(c.tensors[name].word_bytes)))
+                            float(c.tensors[name].word_bytes), skip))
             tensors.append(tuple(row))
         lanes = np.array([arch.computes[em.unit].lanes for em in m.einsums], float)
         keys = tuple(em.einsum for em in m.einsums)
@@ -168,7 +169,7 @@ class Template:
                 values.append(float(shape))
             lanes_prod.append(p.add([member(e, j) for j, s in enumerate(slots) if s.loop.spatial]))
             path = self.paths[e]
-            for tensor, out, ranks, live, keep, word in self.tensors[e]:
+            for tensor, out, ranks, live, keep, word, skip in self.tensors[e]:
                 whole = p.add([member(e, j) for j, s in enumerate(slots) if s.loop.rank in ranks]
                               + [inst])
                 for d in range(len(path)):
@@ -182,11 +183,12 @@ class Template:
                                    or (slots[j].loop.spatial and slots[j].loop.rank in ranks)]
                                   + [inst])
                     res = p.add([member(e, j) for j, s in enumerate(slots)
-                                 if s.level >= d and s.loop.rank in live]) if 0 < d and keep <= d \
-                        else -1
+                                 if s.level >= d and s.loop.rank in live]) \
+                        if 0 < d and keep <= d and d not in skip else -1
                     child = path[d + 1] if d + 1 < len(path) else -1
-                    terms.append((e, path[d], child, tensor, int(out), tile, deliv, res, whole,
-                                  int(d >= keep)))
+                    src = path[max(k for k in range(d + 1) if k not in skip)]
+                    terms.append((e, src, child, tensor, int(out), tile, deliv, res, whole,
+                                  int(d >= keep and d + 1 not in skip)))
                     words.append(word)
         epoch_prod = [-1 if ep is None else p.add(
             [member(ep[0], j) for j, s in enumerate(self.slots[ep[0]])

@@ -46,11 +46,23 @@ class Level:
 
 @dataclass(frozen=True)
 class EinsumMapping:
-    """Binding and loop nest of one Einsum (by its key, e.g. `QK` or `RM[m1+1]`)."""
+    """Binding and loop nest of one Einsum (by its key, e.g. `QK` or `RM[m1+1]`); `bypass`
+    names, per tensor, memory levels it streams past without being stored there."""
 
     einsum: str
     unit: str
     levels: tuple[Level, ...]
+    bypass: dict[str, tuple[str, ...]] = field(default_factory=dict)
+
+    def bypassed(self, tensor: str, path: tuple[str, ...]) -> set[int]:
+        """Path depths a tensor streams past (never the root, which holds everything)."""
+        out = set()
+        for level in self.bypass.get(tensor, ()):
+            if level not in path[1:]:
+                raise MappingError(f"'{self.einsum}' bypasses '{level}' for '{tensor}', which is "
+                                   f"not a memory below the root on {' -> '.join(path)}")
+            out.add(path.index(level))
+        return out
 
 
 @dataclass(frozen=True)

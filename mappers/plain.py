@@ -93,13 +93,15 @@ def einsum_cost(m: Mapping, em: EinsumMapping, arch, ops: dict[str, float]) -> E
         word = c.tensors[tensor].word_bytes
         live = ranks - {c.tensors[tensor].iterative}
         keep = keep_depth(kept, tensor, path)
+        skip = em.bypassed(ref.tensor, path) | em.bypassed(tensor, path)
         whole = math.prod(lp.factor for _, lp in loops if lp.rank in ranks)
         for d in range(len(path)):
             tile = math.prod(lp.factor for lv, lp in loops if lv > d and lp.rank in ranks)
-            if d > 0 and d >= keep:
+            if d > 0 and d >= keep and d not in skip:
                 footprint[path[d]][tensor] = tile_at(loops, d, live) * word
-            if d < keep:
+            if d < keep or d + 1 in skip:
                 continue
+            src = path[max(k for k in range(d + 1) if k not in skip)]  # nearest level holding it
             above = [lp for lv, lp in loops if lv <= d]
             last = max((k for k, lp in enumerate(above) if not lp.spatial and lp.rank in ranks),
                        default=-1)
@@ -109,16 +111,16 @@ def einsum_cost(m: Mapping, em: EinsumMapping, arch, ops: dict[str, float]) -> E
             volume = tile * deliveries * word * m.instances
             child = path[d + 1] if d + 1 < len(path) else None
             if not is_out:
-                reads[path[d]] += volume
+                reads[src] += volume
                 if child:
                     writes[child] += volume
             else:
-                writes[path[d]] += volume
+                writes[src] += volume
                 if child:
                     reads[child] += volume
                 psum = volume - whole * word * m.instances
                 if psum > 0:
-                    reads[path[d]] += psum
+                    reads[src] += psum
                     if child:
                         writes[child] += psum
     return EinsumCost(em.unit, ops, float(lanes), reads, writes, footprint)

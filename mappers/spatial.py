@@ -145,7 +145,8 @@ def encoder_linear_layers(hidden: int, ffn: int, tokens: int, arch) -> dict[str,
 def unfused(head_dim: int, seq: int, instances: int, arch) -> Mapping:
     """The unfused baseline: QK on the 2D array to DRAM, the 3-pass softmax on the 1D array
     (a row of scores staged in the buffer once for its max and exponentials; the max, the
-    numerators and the sum stay there; A back to DRAM), then AV on the 2D array. The softmax's
+    numerators and the sum stay there; A back to DRAM), then AV on the 2D array. QK and A
+    stream between DRAM and the arrays past the buffer (bypass). The softmax's
     Einsums take turns (one pipelined stage of one epoch: its memory time overlaps its compute).
     Each matmul streams the key rank in as few DRAM blocks as the buffer allows."""
     from archsim.estimator import ArchArrays
@@ -163,13 +164,15 @@ def unfused(head_dim: int, seq: int, instances: int, arch) -> Mapping:
     fusion = (FusionGroup(softmax, {t: buffer for t in ("GM", "SN", "SD")}, {"QK": buffer}),)
     stages = (Stage(("QK",)), Stage(softmax, "pipelined", 1), Stage(("AV",)))
     for blocks in reversed(_divisors_desc(seq // side)):
-        def matmul(key: str, red: str) -> EinsumMapping:
+        def matmul(key: str, red: str, streamed: str) -> EinsumMapping:
             return EinsumMapping(key, "pe2d", (
                 Level("dram", (Loop("m", blocks), Loop("p", seq // side))),
                 Level(buffer, (Loop("m", seq // side // blocks), Loop("p", side, True),
-                               Loop("m", side, True), Loop(red, head_dim)))))
-        ems = (matmul("QK", "e"),) + tuple(EinsumMapping(k, "pe1d", row) for k in softmax) + (
-            matmul("AV", "f"),)
+                               Loop("m", side, True), Loop(red, head_dim)))),
+                {streamed: (buffer,)})
+        ems = (matmul("QK", "e", "QK"),) + tuple(
+            EinsumMapping(k, "pe1d", row, {"A": (buffer,)} if k == "A" else {})
+            for k in softmax) + (matmul("AV", "f", "A"),)
         m = Mapping(c, shapes, ems, fusion, stages, instances)
         t = Template.from_mapping(m, arch, arrays)
         if t.compile(t.factors_of(m, arch)[None])[1][0]:

@@ -85,7 +85,7 @@ def test_flat_unfused_and_edge():
         assert a.memories["global_buffer"].capacity_bytes == 32 * 2**20
         assert a.computes["pe2d"].register_file_entries == 4
         assert set(a.computes["pe2d"].ops) == {"mac"}
-        assert a.computes["pe1d"].ops["exp"] == Op(1, {"exp": 1})
+        assert a.computes["pe1d"].ops["exp"] == Op(1, {"exp": 1, "add": 1})  # exp(x - y)
     for name in ("fusemax_edge", "flat_edge", "unfused_edge"):
         a = load_arch(name)
         assert a.memories["global_buffer"].capacity_bytes == 512 * 2**10
