@@ -256,3 +256,27 @@ def test_staged_operand_is_fetched_once_for_the_group(tmp_path):
 
     assert a_bytes({}) == (32, 32, 64)                  # A and B; A and C
     assert a_bytes({"A": "buffer"}) == (32, 16, 48)     # Z reads only C from DRAM
+
+
+def test_bypass_streams_past_a_level_in_both_paths(tmp_path):
+    # Z bypasses the buffer: its 16 B go from the PEs straight to DRAM; the buffer sees none of
+    # them, and the plain and Numba paths agree.
+    a, arr = arch_from(tmp_path, CHAIN_ARCH)
+    c = parse("Y[m] = A[m] * B[m]\nZ[m] = Y[m] + C[m]")
+    nest = (Level("dram"), Level("buffer", (Loop("m", 8),)))
+    # Z reads Y and C through the buffer (16 B in, 16 B out each) and, without bypass, its own
+    # 16 B pass through it on the way up
+    for bypass, buffer_bytes in (({}, 96), ({"Z": ("buffer",)}, 64)):
+        m = Mapping(c, {"m": 8}, (EinsumMapping("Y", "u1", nest),
+                                  EinsumMapping("Z", "u2", nest, bypass)))
+        plain = costs(m, a)["Z"]
+        r = estimate(arr, compile_mapping(m, a, arr))
+        buf, dram = arr.levels.index("buffer"), arr.levels.index("dram")
+        assert plain.read_bytes["buffer"] + plain.write_bytes["buffer"] == buffer_bytes
+        assert plain.write_bytes["dram"] == 16
+        assert r.read_bytes[0, buf] + r.write_bytes[0, buf] == \
+            buffer_bytes + costs(m, a)["Y"].read_bytes["buffer"] + costs(m, a)["Y"].write_bytes["buffer"]
+        assert r.write_bytes[0, dram] == 16 + 16
+    with pytest.raises(MappingError, match="bypasses 'dram'"):
+        compile_mapping(Mapping(c, {"m": 8}, (EinsumMapping("Y", "u1", nest, {"Y": ("dram",)}),
+                                              EinsumMapping("Z", "u2", nest))), a, arr)
