@@ -22,6 +22,7 @@ from archsim.spec import SpecError
 from studies.arch_cli import arch_app
 from studies.bench_cli import bench
 from studies.evaluate_cli import evaluate
+from studies.reproduce_cli import reproduce_app
 
 out = Console(markup=False, highlight=False)
 err = Console(stderr=True, markup=False, highlight=False)
@@ -66,6 +67,7 @@ app = typer.Typer(
 app.add_typer(arch_app, name="arch", help="Architecture specs: list, show and validate them.")
 app.command("bench")(bench)
 app.command("evaluate")(evaluate)
+app.add_typer(reproduce_app, name="reproduce", help="Reproduce published results beside the published values.")
 
 
 class Format(str, Enum):

@@ -1,0 +1,161 @@
+"""The FuseMax reproduction: the paper's designs on its workloads, beside the artifact's numbers.
+
+Rows use the columns of the artifact's attention.csv (config, model, seq_len, traffic_bytes,
+latency_s, energy_pj, util_2d, util_1d) plus the published value of each where the artifact has
+the point. Designs not modelled yet (FLAT, the 1-pass cascade on FLAT's hardware) are listed as
+such, never filled in. Energy uses the artifact-compatible accounting, as the reproduction must.
+"""
+
+from __future__ import annotations
+
+import csv
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Iterable
+
+from archsim.estimator import ArchArrays, estimate
+from archsim.spec import load_arch
+from energy import energy_pj, price_list
+from mappers.compile import compile_mapping
+from mappers.mapping import Mapping
+from mappers.spatial import encoder_linear_layers, fusemax, unfused
+
+from .workloads import MODELS, Workload, label, parse_counts
+
+DATA = Path(__file__).resolve().parent / "data" / "fusemax"
+SEQS = parse_counts("1K..1M*4")
+COLUMNS = ("traffic_bytes", "latency_s", "energy_pj", "util_2d", "util_1d")
+
+
+@dataclass(frozen=True)
+class Config:
+    """An artifact config: the preset it runs on and how its mapping is built."""
+
+    name: str
+    arch: str
+    build: Callable[[Workload, int, object], Mapping] | None
+    linear_of: str
+
+
+CONFIGS = (
+    Config("unfused", "unfused", lambda w, n, a: unfused(w.head_dim, n, w.batch * w.heads, a),
+           "flat"),
+    Config("flat", "flat", None, "flat"),
+    Config("cascade", "flat", None, "flat"),
+    Config("architecture", "fusemax",
+           lambda w, n, a: fusemax(None, w.head_dim, n, w.batch * w.heads, a, interleaved=False),
+           "fusemax"),
+    Config("binding", "fusemax",
+           lambda w, n, a: fusemax(None, w.head_dim, n, w.batch * w.heads, a), "fusemax"),
+)
+
+
+def published(name: str) -> dict[tuple[str, str, str], dict[str, str]]:
+    """Rows of an artifact CSV keyed by (config, model, seq_len)."""
+    with open(DATA / name) as f:
+        rows = list(csv.DictReader(f))
+    key = "config" if "config" in rows[0] else "linear_layers_of"
+    return {(r[key], r["model"], r["seq_len"]): r for r in rows}
+
+
+def _score(m: Mapping, arch, arrays, prices) -> dict[str, float]:
+    r = estimate(arrays, compile_mapping(m, arch, arrays))
+    dram = arrays.levels.index("dram")
+    util = {u: float(r.utilisation[0, k]) for k, u in enumerate(arrays.units)}
+    return {"traffic_bytes": float(r.read_bytes[0, dram] + r.write_bytes[0, dram]),
+            "latency_s": float(r.latency_s[0]),
+            "energy_pj": float(energy_pj(prices, r.actions, r.read_bytes, r.write_bytes,
+                                         r.link_bytes)["total"][0]),
+            "util_2d": util.get("pe2d", 0.0), "util_1d": util.get("pe1d", 0.0)}
+
+
+def attention_rows(models: Iterable[str] = ("bert", "trxl", "t5", "xlm"),
+                   seqs: Iterable[int] = SEQS, progress: Callable[[], None] | None = None
+                   ) -> list[dict]:
+    """One row per (config, model, seq): the model's numbers and the published ones."""
+    ref = published("attention.csv")
+    hw = {}
+    rows = []
+    for cfg in CONFIGS:
+        if cfg.build is not None and cfg.arch not in hw:
+            a = load_arch(cfg.arch)
+            hw[cfg.arch] = (a, ArchArrays.from_arch(a), price_list(a, accounting="artifact"))
+        for key in models:
+            w = MODELS[key]
+            for n in seqs:
+                row = {"config": cfg.name, "model": w.name, "seq_len": label(n)}
+                if cfg.build is None:
+                    row["status"] = "not modelled yet"
+                else:
+                    a, arrays, prices = hw[cfg.arch]
+                    row |= _score(cfg.build(w, n, a), a, arrays, prices) | {"status": "modelled"}
+                pub = ref.get((cfg.name, w.name, label(n)))
+                for col in COLUMNS:
+                    row[f"published_{col}"] = float(pub[col]) if pub else None
+                rows.append(row)
+                if progress:
+                    progress()
+    return rows
+
+
+def linear_rows(models: Iterable[str] = ("bert", "trxl", "t5", "xlm"),
+                seqs: Iterable[int] = SEQS) -> list[dict]:
+    """The encoder's linear layers on FLAT's and FuseMax's hardware, beside the published."""
+    ref = published("linear_layers.csv")
+    rows = []
+    for hw_name in ("flat", "fusemax"):
+        a = load_arch(hw_name)
+        arrays, prices = ArchArrays.from_arch(a), price_list(a, accounting="artifact")
+        for key in models:
+            w = MODELS[key]
+            for n in seqs:
+                total = {"traffic_bytes": 0.0, "latency_s": 0.0, "energy_pj": 0.0}
+                for m in encoder_linear_layers(w.hidden, w.ffn, w.batch * n, a).values():
+                    s = _score(m, a, arrays, prices)
+                    total = {k: total[k] + s[k] for k in total}
+                pub = ref.get((hw_name, w.name, label(n)))
+                rows.append({"linear_layers_of": hw_name, "model": w.name, "seq_len": label(n)}
+                            | total | {f"published_{k}": float(pub[k]) if pub else None
+                                       for k in total})
+    return rows
+
+
+def headline(rows: list[dict], linear: list[dict]) -> list[dict]:
+    """Mean per-point speedup and energy ratio of FuseMax (binding) over each baseline, for
+    attention and end to end (attention + linear layers): ours, the artifact's on the same
+    points (`published_*`), and the paper's (4 models; XLM is held back in the artifact)."""
+    paper = {("unfused", "attention"): (10.0, 0.77), ("flat", "attention"): (6.7, 0.79),
+             ("unfused", "end-to-end"): (7.6, 0.82), ("flat", "end-to-end"): (5.3, 0.83)}
+    by = {(r["config"], r["model"], r["seq_len"]): r for r in rows}
+    lin = {(r["linear_layers_of"], r["model"], r["seq_len"]): r for r in linear}
+    out = []
+    for (base, scope), (p_speed, p_energy) in paper.items():
+        speed, energy, pub_speed, pub_energy = [], [], [], []
+        for (cfg, model, seq), r in by.items():
+            b = by.get((base, model, seq))
+            if cfg != "binding" or b is None or b["status"] != "modelled" or r["status"] != "modelled":
+                continue
+            for prefix, sp, er in (("", speed, energy), ("published_", pub_speed, pub_energy)):
+                lat, en = r[prefix + "latency_s"], r[prefix + "energy_pj"]
+                blat, ben = b[prefix + "latency_s"], b[prefix + "energy_pj"]
+                if None in (lat, en, blat, ben):
+                    continue
+                if scope == "end-to-end":
+                    mine, theirs = lin.get(("fusemax", model, seq)), lin.get(("flat", model, seq))
+                    if mine is None or theirs is None or mine[prefix + "latency_s"] is None:
+                        continue
+                    lat, en = lat + mine[prefix + "latency_s"], en + mine[prefix + "energy_pj"]
+                    blat = blat + theirs[prefix + "latency_s"]
+                    ben = ben + theirs[prefix + "energy_pj"]
+                sp.append(blat / lat)
+                er.append(en / ben)
+        out.append({"baseline": base, "scope": scope, "points": len(speed),
+                    "speedup": _mean(speed), "energy_ratio": _mean(energy),
+                    "published_speedup": _mean(pub_speed),
+                    "published_energy_ratio": _mean(pub_energy),
+                    "paper_speedup": p_speed, "paper_energy_ratio": p_energy})
+    return out
+
+
+def _mean(values: list[float]) -> float | None:
+    return sum(values) / len(values) if values else None
