@@ -21,6 +21,7 @@ from einsum_cascades import (Cascade, CascadeError, analyse, check_attention, li
 from archsim.spec import SpecError
 from studies.arch_cli import arch_app
 from studies.bench_cli import bench
+from studies.compare_cli import compare
 from studies.evaluate_cli import evaluate
 from studies.reproduce_cli import reproduce_app
 
@@ -67,6 +68,7 @@ app = typer.Typer(
 app.add_typer(arch_app, name="arch", help="Architecture specs: list, show and validate them.")
 app.command("bench")(bench)
 app.command("evaluate")(evaluate)
+app.command("compare")(compare)
 app.add_typer(reproduce_app, name="reproduce", help="Reproduce published results beside the published values.")
 
 

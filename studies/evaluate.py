@@ -29,6 +29,7 @@ class Design:
     substrate: str
     build: Callable[[Workload, int, object], Mapping]
     description: str
+    arch: str = "fusemax"  # the preset it was designed for
 
 
 def _search(w: Workload, seq: int, arch) -> Mapping:
@@ -47,7 +48,8 @@ DESIGNS = {d.name: d for d in (
            "FuseMax's hardware without the interleaved binding (phases in turn, serial row max)"),
     Design("unfused", "three_pass", "spatial",
            lambda w, n, a: unfused(w.head_dim, n, w.batch * w.heads, a),
-           "unfused baseline: QK, 3-pass softmax, AV through DRAM (run with --arch unfused)"),
+           "unfused baseline: QK, 3-pass softmax, AV through DRAM (run with --arch unfused)",
+           "unfused"),
     Design("search", "one_pass", "spatial", _search,
            "search over tile factors and bindings of the 1-pass cascade (FuseMax's among them)"),
 )}

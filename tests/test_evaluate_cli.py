@@ -45,3 +45,18 @@ def test_bad_input_is_one_line(args, words):
     assert r.exit_code == 2
     lines = [x for x in r.output.splitlines() if x.strip()]
     assert len(lines) == 1 and words in lines[0] and "Traceback" not in r.output
+
+
+def test_compare_designs_over_lengths(tmp_path):
+    html = tmp_path / "c.html"
+    r = runner.invoke(app, ["compare", "--designs", "unfused,fusemax", "--model", "t5", "--seq",
+                            "1K,4K", "--html", str(html), "-f", "json"])
+    assert r.exit_code == 0, r.output
+    rows = json.loads(r.stdout)
+    assert [(x["design"], x["seq_len"]) for x in rows] == [
+        ("unfused", "1K"), ("fusemax", "1K"), ("unfused", "4K"), ("fusemax", "4K")]
+    fused = [x for x in rows if x["design"] == "fusemax"]
+    assert all(x["speedup"] > 5 and x["energy_ratio"] < 1 for x in fused)
+    assert html.stat().st_size > 0
+    bad = runner.invoke(app, ["compare", "--designs", "unfused,flat", "--model", "t5", "--seq", "1K"])
+    assert bad.exit_code == 2 and "unknown mapper 'flat'" in bad.output

@@ -1,0 +1,73 @@
+"""`attnsim compare`: designs side by side over sequence lengths, each on its own hardware."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from archsim.spec import load_arch
+
+from .evaluate import design, evaluate as evaluate_design
+from .evaluate_cli import workload
+from .workloads import label, parse_counts
+
+out = Console(markup=False, highlight=False)
+
+
+def compare(
+    designs: Annotated[str, typer.Option(help="Comma list of mappers, e.g. unfused,fusemax.")],
+    seq: Annotated[str, typer.Option(help="Lengths: 1K..1M*4, 1K,4K or 64K.")],
+    model_name: Annotated[Optional[str], typer.Option("--model", help="bert, trxl, t5, xlm.")] = None,
+    batch: Annotated[Optional[int], typer.Option(min=1)] = None,
+    heads: Annotated[Optional[int], typer.Option(min=1)] = None,
+    head_dim: Annotated[Optional[int], typer.Option(min=1)] = None,
+    html: Annotated[Optional[Path], typer.Option(help="Write a plotly HTML figure here.")] = None,
+    fmt: Annotated[str, typer.Option("--format", "-f", help="table or json.")] = "table",
+) -> None:
+    """Compare designs over sequence lengths: latency, energy, traffic, speedup over the first.
+
+    Each design runs on the preset it was designed for (fusemax, architecture on fusemax;
+    unfused on unfused). Designs not modelled yet are refused with their name.
+
+    Examples:
+
+    attnsim compare --designs unfused,fusemax --model bert --seq 1K..1M*4
+
+    attnsim compare --designs unfused,architecture,fusemax --model t5 --seq 4K,64K --html c.html
+    """
+    if fmt not in ("table", "json"):
+        raise ValueError(f"--format must be table or json, got '{fmt}'")
+    chosen = [design(d.strip()) for d in designs.split(",")]
+    w = workload(model_name, batch, heads, head_dim)
+    arches = {d.arch: load_arch(d.arch) for d in chosen}
+    rows = []
+    for n in parse_counts(seq):
+        base = None
+        for d in chosen:
+            r = evaluate_design(d.build(w, n, arches[d.arch]), arches[d.arch])
+            base = base or r
+            rows.append({"design": d.name, "arch": d.arch, "seq_len": label(n),
+                         "latency_s": r["latency_s"], "energy_pj": r["energy_pj"],
+                         "traffic_bytes": r["traffic_bytes"],
+                         "speedup": base["latency_s"] / r["latency_s"],
+                         "energy_ratio": r["energy_pj"] / base["energy_pj"]})
+    if html is not None:
+        import plotly.express as px
+        px.line(rows, x="seq_len", y="latency_s", color="design", log_y=True, markers=True,
+                title=f"{w.name}: attention latency by design").write_html(html)
+    if fmt == "json":
+        typer.echo(json.dumps(rows, indent=2))
+        return
+    t = Table(title=f"{w.name}: designs compared (speedup and energy relative to {chosen[0].name})")
+    for col in ("seq", "design", "arch", "latency_s", "energy (J)", "DRAM GB", "speedup", "energy"):
+        t.add_column(col)
+    for r in rows:
+        t.add_row(r["seq_len"], r["design"], r["arch"], f"{r['latency_s']:.4g}",
+                  f"{r['energy_pj'] / 1e12:.4g}", f"{r['traffic_bytes'] / 1e9:.4g}",
+                  f"{r['speedup']:.2f}x", f"{r['energy_ratio']:.3f}")
+    out.print(t)
