@@ -15,7 +15,9 @@ template's capacity check rather than by a formula.
 from __future__ import annotations
 
 from dataclasses import replace
+from typing import Iterable
 
+from archsim.estimator import ArchArrays
 from einsum_cascades import Cascade, load
 
 from .compile import Template
@@ -39,11 +41,19 @@ def _divisors_desc(n: int) -> list[int]:
     return sorted(set(small + [n // d for d in small]), reverse=True)
 
 
+def first_fitting(candidates: Iterable[Mapping], arch, what: str) -> Mapping:
+    """The first candidate whose tiles fit every memory (the template's capacity check)."""
+    arrays = ArchArrays.from_arch(arch)
+    for m in candidates:
+        t = Template.from_mapping(m, arch, arrays)
+        if t.compile(t.factors_of(m, arch)[None])[1][0]:
+            return m
+    raise MappingError(f"no {what} fits '{arch.name}''s buffer")
+
+
 def fusemax(c: Cascade | None, head_dim: int, seq: int, instances: int, arch,
             interleaved: bool = True) -> Mapping:
     """FuseMax's mapping of the 1-pass cascade (interleaved binding unless told otherwise)."""
-    from archsim.estimator import ArchArrays
-
     c = c or load("one_pass")
     side = arch.computes["pe2d"].shape[0]
     if seq % side:
@@ -52,8 +62,8 @@ def fusemax(c: Cascade | None, head_dim: int, seq: int, instances: int, arch,
     binding = {e.key: ("pe2d" if e.key in FUSEMAX_2D else "pe1d")
                for e in c.einsums if e.kind != "init"}
     stages = fused_stages(c) if interleaved else ARCHITECTURE_PHASES
-    arrays = ArchArrays.from_arch(arch)
-    for p1 in _divisors_desc(seq // side):
+
+    def candidate(p1: int) -> Mapping:
         nest = (Level("dram", (Loop("p", seq // side // p1), Loop("m1", seq // side))),
                 Level("global_buffer", (Loop("p", p1), Loop("m0", side, True),
                                         Loop("p", side, True), Loop("e", head_dim),
@@ -62,10 +72,10 @@ def fusemax(c: Cascade | None, head_dim: int, seq: int, instances: int, arch,
         if not interleaved:
             m = replace(m, einsums=tuple(_serial_reduction(em) if em.einsum == "LM" else em
                                          for em in m.einsums))
-        t = Template.from_mapping(m, arch, arrays)
-        if t.compile(t.factors_of(m, arch)[None])[1][0]:
-            return m
-    raise MappingError(f"no P1 fits '{arch.name}''s buffer for E={head_dim}, M=P={seq}")
+        return m
+
+    return first_fitting(map(candidate, _divisors_desc(seq // side)), arch,
+                         f"P1 for E={head_dim}, M=P={seq}")
 
 
 #: phases of an epoch without the interleaved binding (FuseMax artifact, stall_proposal.py,
@@ -114,25 +124,24 @@ def search_one_pass(head_dim: int, seq: int, instances: int, arch, *, bindings: 
 
 def linear_layer(d_in: int, d_out: int, tokens: int, arch) -> Mapping:
     """A GEMM on the 2D array, weight-stationary in the buffer: the array spans (i, o) tiles of
-    its side, tokens stream through; the token tile is the largest that fits the buffer."""
-    from archsim.estimator import ArchArrays
-
+    its side, tokens stream through in the largest tile that fits; a weight too large for the
+    buffer is split over its outputs (each slice resident while all tokens pass)."""
     c = load("gemm")
     side = arch.computes["pe2d"].shape[0]
     si, so = min(side, d_in), min(side, d_out)
     if d_in % si or d_out % so:
         raise MappingError(f"features {d_in} x {d_out} are not multiples of the array side {side}")
-    arrays = ArchArrays.from_arch(arch)
-    for inner in _divisors_desc(tokens):
-        nest = (Level("dram", (Loop("n", tokens // inner),)),
-                Level("global_buffer", (Loop("i", d_in // si), Loop("o", d_out // so),
+
+    def candidate(o_blocks: int, inner: int) -> Mapping:
+        nest = (Level("dram", (Loop("o", o_blocks), Loop("n", tokens // inner))),
+                Level("global_buffer", (Loop("i", d_in // si), Loop("o", d_out // so // o_blocks),
                                         Loop("i", si, True), Loop("o", so, True),
                                         Loop("n", inner))))
-        m = shared_nest_mapping(c, {"n": tokens, "i": d_in, "o": d_out}, {"Z": "pe2d"}, nest)
-        t = Template.from_mapping(m, arch, arrays)
-        if t.compile(t.factors_of(m, arch)[None])[1][0]:
-            return m
-    raise MappingError(f"no token tile fits '{arch.name}''s buffer for a {d_in} x {d_out} layer")
+        return shared_nest_mapping(c, {"n": tokens, "i": d_in, "o": d_out}, {"Z": "pe2d"}, nest)
+
+    return first_fitting((candidate(b, inner) for b in reversed(_divisors_desc(d_out // so))
+                          for inner in _divisors_desc(tokens)), arch,
+                         f"token tile for a {d_in} x {d_out} layer")
 
 
 def encoder_linear_layers(hidden: int, ffn: int, tokens: int, arch) -> dict[str, Mapping]:
@@ -149,13 +158,10 @@ def unfused(head_dim: int, seq: int, instances: int, arch) -> Mapping:
     stream between DRAM and the arrays past the buffer (bypass). The softmax's
     Einsums take turns (one pipelined stage of one epoch: its memory time overlaps its compute).
     Each matmul streams the key rank in as few DRAM blocks as the buffer allows."""
-    from archsim.estimator import ArchArrays
-
     c = load("three_pass")
     side = arch.computes["pe2d"].shape[0]
     if seq % side:
         raise MappingError(f"sequence length {seq} is not a multiple of the array side {side}")
-    arrays = ArchArrays.from_arch(arch)
     shapes = {"e": head_dim, "f": head_dim, "m": seq, "p": seq}
     buffer = "global_buffer"
     softmax = ("GM", "SN", "SD", "A")
@@ -163,7 +169,8 @@ def unfused(head_dim: int, seq: int, instances: int, arch) -> Mapping:
            Level(buffer, (Loop("m", seq // side), Loop("m", side, True))))
     fusion = (FusionGroup(softmax, {t: buffer for t in ("GM", "SN", "SD")}, {"QK": buffer}),)
     stages = (Stage(("QK",)), Stage(softmax, "pipelined", 1), Stage(("AV",)))
-    for blocks in reversed(_divisors_desc(seq // side)):
+
+    def candidate(blocks: int) -> Mapping:
         def matmul(key: str, red: str, streamed: str) -> EinsumMapping:
             return EinsumMapping(key, "pe2d", (
                 Level("dram", (Loop("m", blocks), Loop("p", seq // side))),
@@ -173,8 +180,7 @@ def unfused(head_dim: int, seq: int, instances: int, arch) -> Mapping:
         ems = (matmul("QK", "e", "QK"),) + tuple(
             EinsumMapping(k, "pe1d", row, {"A": (buffer,)} if k == "A" else {})
             for k in softmax) + (matmul("AV", "f", "A"),)
-        m = Mapping(c, shapes, ems, fusion, stages, instances)
-        t = Template.from_mapping(m, arch, arrays)
-        if t.compile(t.factors_of(m, arch)[None])[1][0]:
-            return m
-    raise MappingError(f"no key blocking fits '{arch.name}''s buffer for E={head_dim}, M=P={seq}")
+        return Mapping(c, shapes, ems, fusion, stages, instances)
+
+    return first_fitting(map(candidate, reversed(_divisors_desc(seq // side))), arch,
+                         f"key blocking for E={head_dim}, M=P={seq}")

@@ -4,12 +4,13 @@ counts and area, checked against hand computations and the FuseMax artifact's fi
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import replace
 
 import numpy as np
 import pytest
 
-from archsim.spec import LINK_CLASSES, MEMORY_CLASSES, OPS, load_arch, preset_names
+from archsim.spec import (LINK_CLASSES, MEMORY_CLASSES, OPS, Architecture, load_arch,
+                          parse_spec, preset_names)
 from energy import ACCOUNTINGS, area_um2, energy_pj, price_list, scale
 from energy import scaling
 from energy.offchip import LINK_ENERGY, MEMORY_ENERGY, ON_CHIP_CLASSES
@@ -18,74 +19,30 @@ from energy.sram import (HOROWITZ_SRAM_READ, REGISTER_FILE, REGISTER_FILE_TOLERA
 from energy.tables import ACTION_ENERGY_45NM, UNIT_AREA_45NM
 
 
-# ------------------------------------------------- stand-ins with archsim.spec's interface
-@dataclass(frozen=True)
-class Memory:
-    name: str
-    cls: str
-    parent: str | None
-    capacity_bytes: float = math.inf
-    bandwidth_bytes_per_s: float = math.inf
-    width_bits: int = 16
-    banks: int = 1
-    ports: int = 1
-    count: int = 1
+FUSEMAX_LIKE = """
+attnsim_spec: 1
+name: fusemax_like
+technology: {node}nm
+components:
+  dram: {{kind: memory, class: dram, bandwidth: 400GiB/s, width_bits: 64}}
+  global_buffer: {{kind: memory, class: sram, parent: dram, capacity: {buffer}B, width_bits: 4096}}
+  pe1d: {{kind: compute, parent: global_buffer, shape: [256], frequency: 940MHz,
+         units: [mac, add, max, div], register_file_entries: 32, ops: {{mac: 1}}}}
+  pe2d: {{kind: compute, parent: global_buffer, shape: [256, 256], frequency: 940MHz,
+         units: [mac, add, max], register_file_entries: 12, ops: {{mac: 1}}}}
+  pcie: {{kind: link, between: [dram, global_buffer], class: pcie4, bandwidth: 7GB/s}}
+"""
 
 
-@dataclass(frozen=True)
-class Compute:
-    name: str
-    parent: str
-    shape: tuple[int, ...]
-    count: int = 1
-    frequency_hz: float = 1e9
-    ops: dict = field(default_factory=dict)
-    units: tuple[str, ...] = ()
-    register_file_entries: int = 0
-
-    @property
-    def lanes(self) -> int:
-        return self.count * math.prod(self.shape)
-
-
-@dataclass(frozen=True)
-class Link:
-    name: str
-    between: tuple[str, str]
-    bandwidth_bytes_per_s: float
-    cls: str = "pcie4"
-    count: int = 1
-
-
-@dataclass(frozen=True)
-class Arch:
-    memories: dict
-    computes: dict
-    links: dict = field(default_factory=dict)
-    technology_nm: float = 45.0
-    word_bits: int = 16
-
-    def memory_levels(self):
-        return tuple(self.memories)
-
-    def units(self):
-        return tuple(self.computes)
-
-    def link_names(self):
-        return tuple(sorted(self.links))
-
-
-def fusemax_like(buffer_bytes: float = 16 * MiB, technology_nm: float = 45.0) -> Arch:
-    """FuseMax's cloud configuration (shared/reference/fusemax/README.md) as a stand-in."""
-    return Arch(
-        {"dram": Memory("dram", "dram", None, width_bits=64),
-         "global_buffer": Memory("global_buffer", "sram", "dram", buffer_bytes, width_bits=4096)},
-        {"pe1d": Compute("pe1d", "global_buffer", (256,), units=("mac", "add", "max", "div"),
-                         register_file_entries=32),
-         "pe2d": Compute("pe2d", "global_buffer", (256, 256), units=("mac", "add", "max"),
-                         register_file_entries=12)},
-        {"pcie": Link("pcie", ("dram", "global_buffer"), 7e9, "pcie4")},
-        technology_nm)
+def fusemax_like(buffer_bytes: float = 16 * MiB, technology_nm: float = 45.0) -> Architecture:
+    """FuseMax's cloud configuration (shared/reference/fusemax/README.md) as a small spec; an
+    unbounded buffer (which a spec refuses) is set on the loaded model."""
+    size = 16 * MiB if math.isinf(buffer_bytes) else int(buffer_bytes)
+    arch = parse_spec(FUSEMAX_LIKE.format(node=technology_nm, buffer=size), "fusemax_like.yaml")
+    if math.isinf(buffer_bytes):
+        gb = replace(arch.memories["global_buffer"], capacity_bytes=math.inf)
+        arch = replace(arch, memories=arch.memories | {"global_buffer": gb})
+    return arch
 
 
 def counts(prices, **columns):
@@ -293,7 +250,7 @@ def test_area_scales_with_the_node_and_refuses_unknown_units():
     at45, at7 = area_um2(fusemax_like()), area_um2(fusemax_like(technology_nm=7))
     assert at7["total"] == pytest.approx(at45["total"] * scaling.factor("area", 7))
     arch = fusemax_like()
-    bad = Arch(arch.memories, {"pe": Compute("pe", "global_buffer", (4,), units=("fma",))})
+    bad = replace(arch, computes={"pe": replace(arch.computes["pe2d"], name="pe", units=("fma",))})
     with pytest.raises(ValueError, match=r"no area for unit\(s\) \['fma'\]"):
         area_um2(bad)
     with pytest.raises(ValueError, match="accounting"):
