@@ -95,15 +95,18 @@ class MappingBatch:
     stage: np.ndarray         # [n|1, E] int: stage index
     stage_mode: np.ndarray    # [n|1, S] int: SEQUENTIAL or PIPELINED
     stage_epochs: np.ndarray  # [n|1, S] epochs of a pipelined stage
+    rf_accesses: np.ndarray | None = None  # [n|1, E] register-file accesses, all PEs (words)
 
     def __len__(self) -> int:
-        return max(getattr(self, f.name).shape[0] for f in fields(self))
+        return max(getattr(self, f.name).shape[0] for f in fields(self)
+                   if getattr(self, f.name) is not None)
 
 
 @dataclass
 class Estimate:
     """Per mapping: latency split into ideal / compute / transfer, busy time and utilisation per
-    unit, time per stage, bytes per level and link, and action counts per unit."""
+    unit, time per stage, bytes per level and link, action counts and register-file accesses
+    (when the batch has them) per unit."""
 
     latency_s: np.ndarray      # [n]
     ideal_s: np.ndarray        # [n] all units at full PEs, free memory
@@ -117,6 +120,7 @@ class Estimate:
     link_bytes: np.ndarray     # [n, K]
     actions: np.ndarray        # [n, U, A]
     busy_cycles: np.ndarray | None = None  # [n, U] busy_s in each unit's own clock cycles
+    rf_accesses: np.ndarray | None = None  # [n, U] register-file accesses, all PEs (words)
     assumptions: tuple[str, ...] = ASSUMPTIONS
 
 
@@ -128,7 +132,7 @@ def estimate(arch: ArchArrays, batch: MappingBatch, out: Estimate | None = None)
     S = batch.stage_mode.shape[1]
     if out is not None and len(out.latency_s) == n and out.stage_s.shape[1] == S:
         for f in fields(out):
-            if f.name not in ("assumptions", "busy_cycles"):
+            if f.name not in ("assumptions", "busy_cycles", "rf_accesses"):
                 getattr(out, f.name)[...] = 0.0
     else:
         out = Estimate(np.zeros(n), np.zeros(n), np.zeros(n), np.zeros(n), np.zeros((n, U)),
@@ -145,6 +149,10 @@ def estimate(arch: ArchArrays, batch: MappingBatch, out: Estimate | None = None)
         out.latency_s, out.ideal_s, out.compute_s, out.transfer_s, out.busy_s, out.utilisation,
         out.stage_s, out.read_bytes, out.write_bytes, out.link_bytes, out.actions)
     out.busy_cycles = out.busy_s * arch.frequency_hz
+    if batch.rf_accesses is not None:  # per Einsum -> per unit
+        onehot = (np.asarray(batch.unit)[..., None] == np.arange(U)).astype(float)  # [n|1, E, U]
+        rf = (np.asarray(batch.rf_accesses, float)[..., None] * onehot).sum(axis=1)
+        out.rf_accesses = np.broadcast_to(rf, (n, U)).copy()
     return out
 
 

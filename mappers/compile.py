@@ -83,6 +83,8 @@ class Kernel:
     terms: np.ndarray        # [Tm, 10] int: e, g, child, tensor, is_out, tile, deliv, res, whole, traffic
     word: np.ndarray         # [Tm]
     epoch_prod: np.ndarray   # [S] product giving a stage's derived epochs, -1 if fixed
+    points_prod: np.ndarray  # [E] iteration-space points of each Einsum
+    rf_terms: np.ndarray     # [R, 6] int: e, is_out, in_pes, arriving, whole, copies (products)
 
 
 @dataclass
@@ -163,7 +165,9 @@ class Template:
 
         inst = (-1, float(self.instances))  # the outermost loop over independent instances
         checks, values, lanes_prod, terms, words = [], [], [], [], []
+        points_prod, rf_terms = [], []
         for e, slots in enumerate(self.slots):
+            points_prod.append(p.add([member(e, j) for j in range(len(slots))] + [inst]))
             for r, shape in self.shapes[e].items():
                 checks.append(p.add([member(e, j) for j, s in enumerate(slots) if s.loop.rank == r]))
                 values.append(float(shape))
@@ -172,6 +176,12 @@ class Template:
             for tensor, out, ranks, live, keep, word, skip in self.tensors[e]:
                 whole = p.add([member(e, j) for j, s in enumerate(slots) if s.loop.rank in ranks]
                               + [inst])
+                last = max((j for j, s in enumerate(slots) if not s.loop.spatial
+                            and s.loop.rank in ranks), default=-1)
+                rf_terms.append((e, int(out), int(keep >= len(path)), p.add(
+                    [member(e, j) for j, s in enumerate(slots) if s.loop.spatial or j <= last]
+                    + [inst]), whole, p.add([member(e, j) for j, s in enumerate(slots)
+                                             if s.loop.spatial and s.loop.rank not in ranks])))
                 for d in range(len(path)):
                     above = [j for j, s in enumerate(slots) if s.level <= d]
                     last = max((j for j in above if not slots[j].loop.spatial
@@ -198,7 +208,8 @@ class Template:
                       np.array(p.end, np.int64), np.array(p.const), np.array(checks, np.int64),
                       np.array(values), np.array(lanes_prod, np.int64),
                       np.array(terms, np.int64).reshape(-1, 10), np.array(words),
-                      np.array(epoch_prod, np.int64))
+                      np.array(epoch_prod, np.int64), np.array(points_prod, np.int64),
+                      np.array(rf_terms, np.int64).reshape(-1, 6))
 
     def compile(self, factors: np.ndarray, kernel: Kernel | None = None,
                 out: tuple[MappingBatch, np.ndarray] | None = None
@@ -223,18 +234,18 @@ class Template:
         derived = (kernel.epoch_prod >= 0).any()
         if out is not None and len(out[1]) == n:
             rd, wr, lanes, valid = out[0].read_bytes, out[0].write_bytes, out[0].lanes_used, out[1]
-            epochs = out[0].stage_epochs
-            rd[:], wr[:] = 0.0, 0.0
+            epochs, rf = out[0].stage_epochs, out[0].rf_accesses
+            rd[:], wr[:], rf[:] = 0.0, 0.0, 0.0
         else:
-            rd, wr = np.zeros((n, E, L)), np.zeros((n, E, L))
+            rd, wr, rf = np.zeros((n, E, L)), np.zeros((n, E, L)), np.zeros((n, E))
             lanes, valid = np.zeros((n, E)), np.ones(n, bool)
             epochs = np.repeat(s.stage_epochs, n, axis=0) if derived else s.stage_epochs
         _traffic(F, kernel.cols, kernel.start, kernel.end, kernel.const, kernel.check_prod,
                  kernel.check_value, kernel.lanes_prod, self.unit_lanes, kernel.terms,
-                 kernel.word, self.capacity, self.n_tensors, kernel.epoch_prod, rd, wr, lanes,
-                 epochs, valid)
+                 kernel.word, self.capacity, self.n_tensors, kernel.epoch_prod,
+                 kernel.points_prod, kernel.rf_terms, rd, wr, lanes, epochs, rf, valid)
         return MappingBatch(s.unit, s.ops, lanes, rd, wr, s.link_bytes, s.stage, s.stage_mode,
-                            epochs), valid
+                            epochs, rf), valid
 
 
 def _static(m: Mapping, arrays: ArchArrays) -> MappingBatch:
@@ -275,8 +286,8 @@ def compile_mapping(m: Mapping, arch, arrays: ArchArrays) -> MappingBatch:
 
 @njit(cache=True)
 def _traffic(F, cols, start, end, const, check_prod, check_value, lanes_prod, unit_lanes,
-             terms, word, capacity, n_tensors, epoch_prod, rd, wr, lanes, epochs,
-             valid):  # pragma: no cover
+             terms, word, capacity, n_tensors, epoch_prod, points_prod, rf_terms, rd, wr, lanes,
+             epochs, rf, valid):  # pragma: no cover
     n = F.shape[0]
     K = start.shape[0]
     L = capacity.shape[0]
@@ -300,6 +311,14 @@ def _traffic(F, cols, start, end, const, check_prod, check_value, lanes_prod, un
             lanes[i, e] = P[lanes_prod[e]]
             if lanes[i, e] > unit_lanes[e]:
                 ok = False
+        for t in range(rf_terms.shape[0]):  # register files: mappers.plain.rf_accesses
+            e, pts = rf_terms[t, 0], P[points_prod[rf_terms[t, 0]]]
+            arriving = 0.0 if rf_terms[t, 2] else P[rf_terms[t, 3]]
+            if rf_terms[t, 1] == 0:
+                rf[i, e] += pts + arriving
+            else:
+                distinct = P[rf_terms[t, 4]] * P[rf_terms[t, 5]]
+                rf[i, e] += pts + (pts - distinct) + max(arriving - distinct, 0.0)
         foot[:, :] = 0.0
         for t in range(terms.shape[0]):
             e, g, child, tensor, out = terms[t, 0], terms[t, 1], terms[t, 2], terms[t, 3], terms[t, 4]

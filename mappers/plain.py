@@ -11,6 +11,13 @@ product of every temporal loop at or above X up to the innermost one indexing T 
 that one reuse the tile), times every spatial loop at or above X indexing T (a spatial loop
 that does not index T multicasts it). Outputs travel up the same way; when a reduction loop
 sits outside the output's last loop, partial sums are written back and read again.
+
+Register-file accesses, per Einsum over all PEs of its unit (words): every iteration-space
+point reads each input operand once and updates its output once; the output is also read at
+every update but the first of each value a PE holds (points - distinct, a PE holding its own
+partial sums where a spatial loop reduces); every value arriving from the innermost memory is
+written (a fill: each PE of a multicast group fills its own copy), and so is every partial sum
+read back. A tensor kept in the PEs arrives without a fill (its producer's updates wrote it).
 """
 
 from __future__ import annotations
@@ -35,6 +42,7 @@ class EinsumCost:
     read_bytes: dict[str, float]
     write_bytes: dict[str, float]
     footprint: dict[str, dict[str, float]]  # memory -> tensor -> bytes resident per instance
+    rf_accesses: float = 0.0  # register-file reads + writes of all the unit's PEs, in words
 
 
 def nest(m: Mapping, em: EinsumMapping, path: tuple[str, ...]) -> list[tuple[int, Loop]]:
@@ -85,6 +93,8 @@ def einsum_cost(m: Mapping, em: EinsumMapping, arch, ops: dict[str, float]) -> E
     reads = {x: 0.0 for x in path}
     writes = {x: 0.0 for x in path}
     footprint: dict[str, dict[str, float]] = {x: {} for x in path}
+    points = math.prod(lp.factor for _, lp in loops) * m.instances
+    rf = 0.0
     operands = [(r, False) for r in dict((r.tensor, r) for r in refs(e.expr)).values()]
     out_ref = Ref(e.output, tuple(i for i in e.out_indices), e.pos)
     for ref, is_out in operands + [(out_ref, True)]:
@@ -95,6 +105,8 @@ def einsum_cost(m: Mapping, em: EinsumMapping, arch, ops: dict[str, float]) -> E
         keep = keep_depth(kept, tensor, path)
         skip = em.bypassed(ref.tensor, path) | em.bypassed(tensor, path)
         whole = math.prod(lp.factor for _, lp in loops if lp.rank in ranks)
+        rf += rf_accesses(loops, ranks, points, whole * m.instances, is_out,
+                          keep >= len(path), m.instances)
         for d in range(len(path)):
             tile = math.prod(lp.factor for lv, lp in loops if lv > d and lp.rank in ranks)
             if d > 0 and d >= keep and d not in skip:
@@ -123,7 +135,24 @@ def einsum_cost(m: Mapping, em: EinsumMapping, arch, ops: dict[str, float]) -> E
                     reads[src] += psum
                     if child:
                         writes[child] += psum
-    return EinsumCost(em.unit, ops, float(lanes), reads, writes, footprint)
+    return EinsumCost(em.unit, ops, float(lanes), reads, writes, footprint, float(rf))
+
+
+def rf_accesses(loops: list[tuple[int, Loop]], ranks: set[str], points: float, whole: float,
+                is_out: bool, in_pes: bool, instances: int) -> float:
+    """Register-file reads + writes of one tensor of an Einsum, all PEs together (module doc):
+    values at the PEs = the innermost memory's deliveries times every spatial loop that does
+    not index the tensor (each PE of a multicast or spatial-reduction group has its own)."""
+    copies = math.prod(lp.factor for _, lp in loops if lp.spatial and lp.rank not in ranks)
+    last = max((k for k, (_, lp) in enumerate(loops) if not lp.spatial and lp.rank in ranks),
+               default=-1)
+    arriving = math.prod(lp.factor for k, (_, lp) in enumerate(loops)
+                         if (not lp.spatial and k <= last) or lp.spatial) * instances
+    if not is_out:
+        return points + (0.0 if in_pes else arriving)
+    distinct = whole * copies
+    refills = 0.0 if in_pes else max(arriving - distinct, 0.0)
+    return points + (points - distinct) + refills
 
 
 def tile_at(loops: list[tuple[int, Loop]], d: int, ranks: set[str]) -> float:

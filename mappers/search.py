@@ -186,7 +186,8 @@ def search(c: Cascade, shapes: dict[str, int], arch, skeletons: Sequence[Skeleto
 
 def _score(metric: Metric, r, prices) -> tuple[np.ndarray, np.ndarray]:
     """The objective of each candidate, and its energy."""
-    e = energy_pj(prices, r.actions, r.read_bytes, r.write_bytes, r.link_bytes)["total"]
+    e = energy_pj(prices, r.actions, r.read_bytes, r.write_bytes, r.link_bytes,
+                  r.rf_accesses)["total"]
     if metric == "energy":
         return e, e
     if metric == "edp":

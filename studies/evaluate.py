@@ -67,7 +67,7 @@ def evaluate(m: Mapping, arch, accounting: str = "complete") -> dict:
     arrays = ArchArrays.from_arch(arch)
     r = estimate(arrays, compile_mapping(m, arch, arrays))
     prices = price_list(arch, accounting=accounting)
-    e = energy_pj(prices, r.actions, r.read_bytes, r.write_bytes, r.link_bytes)
+    e = energy_pj(prices, r.actions, r.read_bytes, r.write_bytes, r.link_bytes, r.rf_accesses)
     root = [lvl for lvl in arrays.levels if arch.memories[lvl].parent is None]
     per = costs(m, arch)
     einsums = []

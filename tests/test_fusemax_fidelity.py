@@ -41,7 +41,8 @@ def test_fusemax_hardware_designs_match_artifact(fusemax_hw, row):
     m = fusemax(None, w.head_dim, parse_count(row["seq_len"]), w.batch * w.heads, arch,
                 interleaved=CONFIGS[row["config"]])
     r = estimate(arrays, compile_mapping(m, arch, arrays))
-    e = energy_pj(prices, r.actions, r.read_bytes, r.write_bytes, r.link_bytes)["total"][0]
+    e = energy_pj(prices, r.actions, r.read_bytes, r.write_bytes, r.link_bytes,
+                  r.rf_accesses)["total"][0]
     assert_timing_matches(arrays, r, row)
     assert e == pytest.approx(float(row["energy_pj"]), rel=0.05)
 
@@ -76,7 +77,8 @@ def unfused_run():
         w = next(m for m in MODELS.values() if m.name == row["model"])
         m = unfused(w.head_dim, parse_count(row["seq_len"]), w.batch * w.heads, arch)
         r = estimate(arrays, compile_mapping(m, arch, arrays))
-        e = energy_pj(prices, r.actions, r.read_bytes, r.write_bytes, r.link_bytes)["total"][0]
+        e = energy_pj(prices, r.actions, r.read_bytes, r.write_bytes, r.link_bytes,
+                  r.rf_accesses)["total"][0]
         return arrays, r, e
 
     return run

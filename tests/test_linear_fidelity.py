@@ -43,7 +43,7 @@ def test_linear_layers_match_artifact(hardware, row):
         latency += r.latency_s[0]
         traffic += r.read_bytes[0, dram] + r.write_bytes[0, dram]
         energy += energy_pj(prices, r.actions, r.read_bytes, r.write_bytes,
-                            r.link_bytes)["total"][0]
+                            r.link_bytes, r.rf_accesses)["total"][0]
     assert latency == pytest.approx(float(row["latency_s"]), rel=0.02)
     assert traffic == pytest.approx(float(row["traffic_bytes"]), rel=0.01)
     assert energy == pytest.approx(float(row["energy_pj"]), rel=0.05)
