@@ -13,7 +13,9 @@ from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
 
+from . import pareto as pareto_study
 from . import reproduce as study
+from . import reproduce_figures
 from .workloads import MODELS
 
 out = Console(markup=False, highlight=False)
@@ -32,7 +34,9 @@ def fusemax(
     Rows carry the artifact's columns (config, model, seq_len, traffic_bytes, latency_s,
     energy_pj, util_2d, util_1d) and the published value of each where the artifact has the
     point (XLM is held back there). Designs not modelled yet are listed as such. Energy uses the
-    artifact-compatible accounting. The headline means are printed beside the paper's.
+    artifact-compatible accounting. The headline means are printed beside the paper's, then the
+    Pareto sweep (2D arrays 16x16 .. 512x512 at 256K: latency and area, pareto.csv's columns).
+    --out writes the CSVs and the paper's figures (Figs. 6-12) as plotly HTML.
 
     Examples:
 
@@ -52,17 +56,21 @@ def fusemax(
     with Progress(console=Console(stderr=True), transient=True) as bar:
         task = bar.add_task("designs x models x lengths", total=total)
         rows = study.attention_rows(keys, progress=lambda: bar.advance(task))
+        task = bar.add_task("Pareto sweep", total=len(keys) * len(pareto_study.SIDES))
+        pareto = pareto_study.pareto_rows(keys, progress=lambda: bar.advance(task))
     linear = study.linear_rows(keys)
     heads = study.headline(rows, linear)
     if out_dir is not None:
         write(out_dir, rows, linear, heads)
+        write_pareto(out_dir, rows, linear, pareto)
     if fmt == "json":
-        typer.echo(json.dumps({"attention": rows, "linear_layers": linear, "headline": heads},
-                              indent=2))
-    elif fmt == "csv":
-        typer.echo(to_csv(rows), nl=False)
+        typer.echo(json.dumps({"attention": rows, "linear_layers": linear, "headline": heads,
+                               "pareto": pareto}, indent=2))
+    elif fmt == "csv":  # one CSV block per table, each with its header, blank-line separated
+        typer.echo("\n".join(to_csv(t) for t in (rows, linear, pareto)), nl=False)
     else:
         print_tables(rows, heads)
+        print_pareto(pareto)
 
 
 def to_csv(rows: list[dict]) -> str:
@@ -74,25 +82,32 @@ def to_csv(rows: list[dict]) -> str:
 
 
 def write(out_dir: Path, rows: list[dict], linear: list[dict], heads: list[dict]) -> None:
-    """attention.csv, linear_layers.csv, headline.csv and latency.html in `out_dir`."""
-    import plotly.graph_objects as go
-
+    """attention.csv, linear_layers.csv and headline.csv in `out_dir`."""
     out_dir.mkdir(parents=True, exist_ok=True)
     for name, data in (("attention", rows), ("linear_layers", linear), ("headline", heads)):
         (out_dir / f"{name}.csv").write_text(to_csv(data))
-    fig = go.Figure()
-    for cfg in dict.fromkeys(r["config"] for r in rows):
-        for model in dict.fromkeys(r["model"] for r in rows):
-            pts = [r for r in rows if r["config"] == cfg and r["model"] == model]
-            x = [r["seq_len"] for r in pts]
-            if pts[0]["status"] == "modelled":
-                fig.add_scatter(x=x, y=[r["latency_s"] for r in pts], name=f"{cfg} {model} (attnsim)")
-            if any(r["published_latency_s"] for r in pts):
-                fig.add_scatter(x=x, y=[r["published_latency_s"] for r in pts], line_dash="dot",
-                                name=f"{cfg} {model} (artifact)")
-    fig.update_layout(title="FuseMax reproduction: attention latency", yaxis_type="log",
-                      xaxis_title="sequence length", yaxis_title="latency (s)")
-    fig.write_html(out_dir / "latency.html")
+
+
+def write_pareto(out_dir: Path, rows: list[dict], linear: list[dict], pareto: list[dict]) -> None:
+    """pareto.csv and the paper's figures (one HTML each, the artifact's values beside)."""
+    (out_dir / "pareto.csv").write_text(to_csv(pareto))
+    linear_of = {c.name: c.linear_of for c in study.CONFIGS}
+    reproduce_figures.write_figures(
+        out_dir, reproduce_figures.figures(rows, linear, pareto, linear_of))
+
+
+def print_pareto(pareto: list[dict]) -> None:
+    t = Table(title="Pareto at 256K (Fig. 12): attnsim / artifact, artifact area accounting")
+    for col in ("model", "array", "buffer", "latency (s)", "vs artifact", "area (mm^2)",
+                "vs artifact"):
+        t.add_column(col)
+    for r in pareto:
+        def vs(col: str) -> str:
+            pub = r[f"published_{col}"]
+            return f"{r[col] / pub:.4f}x" if pub else "-"
+        t.add_row(r["model"], f"{r['PE_dim']}x{r['PE_dim']}", f"{r['buffer_bytes'] >> 10} KiB",
+                  f"{r['latency']:.5g}", vs("latency"), f"{r['area'] / 1e6:.5g}", vs("area"))
+    out.print(t)
 
 
 def print_tables(rows: list[dict], heads: list[dict]) -> None:

@@ -29,10 +29,26 @@ def test_reproduce_json_and_files(tmp_path):
     # the same mean over the same points, ours and the artifact's, within 3% (the bar)
     assert unfused["shared_points"] == unfused["points"] == 6
     assert abs(unfused["speedup_on_shared"] / unfused["published_speedup"] - 1) < 0.03
-    for name in ("attention.csv", "linear_layers.csv", "headline.csv", "latency.html"):
+    for name in ("attention.csv", "linear_layers.csv", "headline.csv", "pareto.csv"):
         assert (tmp_path / name).stat().st_size > 0
     header = next(csv.reader(io.StringIO((tmp_path / "attention.csv").read_text())))
     assert header[:3] == ["config", "model", "seq_len"] and "util_1d" in header
+
+
+FIGURES = ("attention_latency", "attention_speedup", "attention_energy", "utilisation_2d",
+           "utilisation_1d", "end_to_end_speedup", "end_to_end_energy", "pareto")
+
+
+def test_reproduce_writes_the_papers_figures_with_both_series(tmp_path):
+    r = runner.invoke(app, ["reproduce", "fusemax", "--models", "BERT", "--out", str(tmp_path)])
+    assert r.exit_code == 0, r.output
+    assert "Pareto at 256K" in r.stdout
+    for stem in FIGURES:
+        html = (tmp_path / f"{stem}.html").read_text()
+        assert "BERT (attnsim)" in html and "BERT (artifact)" in html, stem
+    pareto = list(csv.DictReader(io.StringIO((tmp_path / "pareto.csv").read_text())))
+    assert [int(x["PE_dim"]) for x in pareto] == [16, 32, 64, 128, 256, 512]
+    assert all(abs(float(x["area"]) / float(x["published_area"]) - 1) < 0.05 for x in pareto)
 
 
 def test_reproduce_covers_xlm_beyond_the_artifact():
@@ -44,6 +60,7 @@ def test_reproduce_covers_xlm_beyond_the_artifact():
     assert all(x["published_latency_s"] is None for x in d["attention"])
     h = next(x for x in d["headline"] if x["baseline"] == "unfused" and x["scope"] == "attention")
     assert h["points"] == 6 and h["shared_points"] == 0 and h["speedup"] > 1
+    assert len(d["pareto"]) == 6 and all(x["published_area"] is None for x in d["pareto"])
 
 
 def test_reproduce_rejects_unknown_model():
