@@ -248,6 +248,18 @@ class Template:
                             epochs, rf), valid
 
 
+def structure(m: Mapping, arch) -> tuple:
+    """What a Template fixes of a mapping (everything but its loop factors): two mappings with
+    equal structure compile with one Template, each from its own `factors_of`."""
+    def nest_of(em):
+        path = tuple(reversed([x for x in arch.parent_chain(em.unit) if x in arch.memories]))
+        return tuple((lv, lp.rank, lp.spatial) for lv, lp in nest(m, em, path))
+    return (id(m.cascade), tuple(sorted(m.shapes.items())), m.instances, repr(m.fusion),
+            repr(m.stages_or_default()),
+            tuple((em.einsum, em.unit, repr(sorted(em.bypass.items())), nest_of(em))
+                  for em in m.einsums))
+
+
 def _static(m: Mapping, arrays: ArchArrays) -> MappingBatch:
     """The parts of a batch fixed by the structure: binding, ops, schedule."""
     ems = m.einsums

@@ -20,10 +20,28 @@ from einsum_cascades.ir import Binary, Einsum, Unary, walk
 _MAP = {"+": "add", "-": "add", "neg": "add", "*": "mul", "/": "div", "max": "max", "exp": "exp"}
 
 
+#: op formulas and counts of recently used cascades, by identity (a cascade is immutable;
+#: the entry holds it, so its id is not reused while cached): mappers build many mappings of
+#: one cascade, and sympy's substitution is the slow part of compiling each
+_CACHE: dict[int, tuple[Cascade, dict, dict]] = {}
+_CACHE_SIZE = 32
+
+
+def _cached(c: Cascade) -> tuple[dict, dict]:
+    """(formulas, counts by shapes) of `c`, computed once per cascade object."""
+    hit = _CACHE.get(id(c))
+    if hit is None or hit[0] is not c:
+        costs = symbolic_costs(c)
+        hit = (c, {e.key: _convert(c, e, costs.einsum_ops[e.key]) for e in c.einsums}, {})
+        if len(_CACHE) >= _CACHE_SIZE:
+            _CACHE.pop(next(iter(_CACHE)))
+        _CACHE[id(c)] = hit
+    return hit[1], hit[2]
+
+
 def op_formulas(c: Cascade) -> dict[str, dict[str, sympy.Expr]]:
     """Symbolic count of each estimator op, per Einsum key."""
-    costs = symbolic_costs(c)
-    return {e.key: _convert(c, e, costs.einsum_ops[e.key]) for e in c.einsums}
+    return _cached(c)[0]
 
 
 def _convert(c: Cascade, e: Einsum, sym: dict[str, sympy.Expr]) -> dict[str, sympy.Expr]:
@@ -43,7 +61,11 @@ def _convert(c: Cascade, e: Einsum, sym: dict[str, sympy.Expr]) -> dict[str, sym
 
 
 def op_counts(c: Cascade, shapes: dict[str, int]) -> dict[str, dict[str, float]]:
-    """Op counts per Einsum key at concrete shapes."""
-    subs = substitutions(c, shapes)
-    return {k: {op: float(n.subs(subs)) for op, n in ops.items()}
-            for k, ops in op_formulas(c).items()}
+    """Op counts per Einsum key at concrete shapes (a fresh copy: callers may change it)."""
+    formulas, counts = _cached(c)
+    key = tuple(sorted(shapes.items()))
+    if key not in counts:
+        subs = substitutions(c, shapes)
+        counts[key] = {k: {op: float(n.subs(subs)) for op, n in ops.items()}
+                       for k, ops in formulas.items()}
+    return {k: dict(v) for k, v in counts[key].items()}

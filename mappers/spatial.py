@@ -20,7 +20,7 @@ from typing import Iterable
 from archsim.estimator import ArchArrays
 from einsum_cascades import Cascade, load
 
-from .compile import Template
+from .compile import Template, structure
 from .fused import shared_nest_mapping
 from .mapping import (IN_PES, EinsumMapping, FusionGroup, Level, Loop, Mapping, MappingError,
                       Stage)
@@ -42,10 +42,15 @@ def _divisors_desc(n: int) -> list[int]:
 
 
 def first_fitting(candidates: Iterable[Mapping], arch, what: str) -> Mapping:
-    """The first candidate whose tiles fit every memory (the template's capacity check)."""
+    """The first candidate whose tiles fit every memory (the template's capacity check);
+    candidates of one structure share their Template (only their factors differ)."""
     arrays = ArchArrays.from_arch(arch)
+    templates: dict[tuple, Template] = {}
     for m in candidates:
-        t = Template.from_mapping(m, arch, arrays)
+        key = structure(m, arch)
+        if key not in templates:
+            templates[key] = Template.from_mapping(m, arch, arrays)
+        t = templates[key]
         if t.compile(t.factors_of(m, arch)[None])[1][0]:
             return m
     raise MappingError(f"no {what} fits '{arch.name}''s buffer")
