@@ -15,6 +15,7 @@ from energy import energy_pj, price_list
 from mappers.compile import compile_mapping
 from mappers.mapping import Mapping, MappingError
 from mappers.plain import costs
+from mappers.search import SearchResult
 from mappers.spatial import fusemax, search_one_pass, unfused
 
 from .workloads import Workload
@@ -30,13 +31,24 @@ class Design:
     build: Callable[[Workload, int, object], Mapping]
     description: str
     arch: str = "fusemax"  # the preset it was designed for
+    #: for a searching design: the search itself (`build` is its best mapping)
+    search: Callable[[Workload, int, object], SearchResult] | None = None
 
 
-def _search(w: Workload, seq: int, arch) -> Mapping:
-    r = search_one_pass(w.head_dim, seq, w.batch * w.heads, arch)
+def _search_one_pass(w: Workload, seq: int, arch) -> SearchResult:
+    return search_one_pass(w.head_dim, seq, w.batch * w.heads, arch)
+
+
+def _found(r: SearchResult, arch) -> Mapping:
     if r.mapping is None:
         raise MappingError(f"the search found no mapping that fits '{arch.name}'")
     return r.mapping
+
+
+def search_report(r: SearchResult) -> dict:
+    """What a search did: mappings scored and fitting, structures tried, seconds taken."""
+    return {"mappings_scored": r.scored, "mappings_valid": r.valid, "structures": r.structures,
+            "seconds": r.seconds, "interrupted": r.interrupted}
 
 
 DESIGNS = {d.name: d for d in (
@@ -50,8 +62,10 @@ DESIGNS = {d.name: d for d in (
            lambda w, n, a: unfused(w.head_dim, n, w.batch * w.heads, a),
            "unfused baseline: QK, 3-pass softmax, AV through DRAM (run with --arch unfused)",
            "unfused"),
-    Design("search", "one_pass", "spatial", _search,
-           "search over tile factors and bindings of the 1-pass cascade (FuseMax's among them)"),
+    Design("search", "one_pass", "spatial",
+           lambda w, n, a: _found(_search_one_pass(w, n, a), a),
+           "search over tile factors and bindings of the 1-pass cascade (FuseMax's among them)",
+           search=_search_one_pass),
 )}
 
 
@@ -60,6 +74,14 @@ def design(name: str) -> Design:
     if name not in DESIGNS:
         raise ValueError(f"unknown mapper '{name}' (mappers: {', '.join(DESIGNS)})")
     return DESIGNS[name]
+
+
+def run_design(d: Design, w: Workload, seq: int, arch, accounting: str = "complete") -> dict:
+    """Build and evaluate a design's mapping; a searching design also reports its search."""
+    if d.search is None:
+        return evaluate(d.build(w, seq, arch), arch, accounting)
+    r = d.search(w, seq, arch)
+    return evaluate(_found(r, arch), arch, accounting) | {"search": search_report(r)}
 
 
 def evaluate(m: Mapping, arch, accounting: str = "complete") -> dict:

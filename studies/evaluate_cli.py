@@ -13,7 +13,7 @@ from archsim.spec import load_arch
 from einsum_cascades import load
 
 from .arch_cli import SetOpt
-from .evaluate import DESIGNS, design, evaluate as evaluate_design
+from .evaluate import DESIGNS, design, run_design
 from .workloads import Workload, model, parse_count
 
 out = Console(markup=False, highlight=False)
@@ -54,7 +54,7 @@ def evaluate(
         raise ValueError(f"mapper '{mapper}' runs the '{d.cascade}' cascade, not '{cascade}'")
     w = workload(model_name, batch, heads, head_dim)
     a = load_arch(arch, overrides or ())
-    r = evaluate_design(d.build(w, parse_count(seq), a), a, accounting)
+    r = run_design(d, w, parse_count(seq), a, accounting)
     r = {"mapper": mapper, "model": w.name} | r
     if fmt == "json":
         typer.echo(json.dumps(r, indent=2))
@@ -89,6 +89,11 @@ def print_report(r: dict) -> None:
     for u, v in r["utilisation"].items():
         t.add_row(f"utilisation {u}", f"{v:.3f}")
     out.print(t)
+    if "search" in r:
+        s = r["search"]
+        out.print(f"search: {s['mappings_scored']:,} mappings scored ({s['mappings_valid']:,} fit) "
+                  f"over {s['structures']} structures in {s['seconds']:.3g} s"
+                  + (" (interrupted)" if s["interrupted"] else ""))
     e = Table(title="per Einsum")
     for col in ("Einsum", "unit", "PEs", "compute_s", "ops"):
         e.add_column(col)

@@ -29,6 +29,8 @@ def test_search_is_never_slower_than_fusemax():
     hand = json.loads(runner.invoke(app, base).output)
     found = json.loads(runner.invoke(app, base + ["--mapper", "search"]).output)
     assert found["latency_s"] <= hand["latency_s"] * 1.01
+    assert found["search"]["mappings_scored"] > 0 and found["search"]["seconds"] > 0
+    assert "search" not in hand
 
 
 @pytest.mark.parametrize("args, words", [

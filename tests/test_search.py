@@ -74,3 +74,20 @@ def test_energy_and_edp_objectives():
     assert en.energy_pj <= lat.energy_pj and lat.latency_s <= en.latency_s
     assert edp.energy_pj * edp.latency_s <= min(lat.energy_pj * lat.latency_s,
                                                 en.energy_pj * en.latency_s) * (1 + 1e-12)
+
+
+@pytest.mark.parametrize("seq", [1024, 16384])
+def test_search_design_matches_the_fusemax_hand_mapping_and_reports_its_work(seq):
+    # issue 4: on FuseMax's hardware the search finds a mapping at least as fast as the hand
+    # binding (within 1%) and reports how many mappings it scored and how long it took
+    from mappers.spatial import fusemax, search_one_pass
+    from studies.evaluate import design, run_design
+    from studies.workloads import MODELS
+
+    arch, w = load_arch("fusemax"), MODELS["bert"]
+    hand = evaluate(fusemax(None, w.head_dim, seq, w.batch * w.heads, arch), arch)["latency_s"]
+    r = search_one_pass(w.head_dim, seq, w.batch * w.heads, arch)
+    assert r.mapping is not None and r.latency_s <= hand * 1.01
+    report = run_design(design("search"), w, seq, arch)["search"]
+    assert report["mappings_scored"] == r.scored > report["mappings_valid"] > 0
+    assert report["seconds"] > 0 and report["structures"] == r.structures
