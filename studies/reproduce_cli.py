@@ -111,7 +111,7 @@ def print_pareto(pareto: list[dict]) -> None:
 
 
 def print_tables(rows: list[dict], heads: list[dict]) -> None:
-    t = Table(title="attention: attnsim / artifact")
+    t = Table(title="attention: attnsim / artifact (energy: artifact accounting)")
     for col in ("config", "model", "seq", "latency", "traffic", "energy", "util 2D", "util 1D"):
         t.add_column(col)
     for r in rows:
