@@ -40,9 +40,13 @@ FIGURES = ("attention_latency", "attention_speedup", "attention_energy", "utilis
 
 
 def test_reproduce_writes_the_papers_figures_with_both_series(tmp_path):
-    r = runner.invoke(app, ["reproduce", "fusemax", "--models", "BERT", "--out", str(tmp_path)])
+    r = runner.invoke(app, ["reproduce", "fusemax", "--models", "BERT", "--format", "csv",
+                            "--out", str(tmp_path)])
     assert r.exit_code == 0, r.output
-    assert "Pareto at 256K" in r.stdout
+    # stdout: the attention, linear-layer and Pareto tables, each a CSV block with its header
+    blocks = [b for b in r.stdout.split("\n\n") if b.strip()]
+    assert [b.splitlines()[0].split(",")[0] for b in blocks] == ["config", "linear_layers_of",
+                                                                 "accel"]
     for stem in FIGURES:
         html = (tmp_path / f"{stem}.html").read_text()
         assert "BERT (attnsim)" in html and "BERT (artifact)" in html, stem
