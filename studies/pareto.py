@@ -11,6 +11,7 @@ as the padded arrays its Accelergy version priced). Rows use the columns of pare
 
 from __future__ import annotations
 
+import csv
 from typing import Callable, Iterable
 
 from archsim.spec import load_arch
@@ -18,6 +19,7 @@ from energy import area_um2
 from mappers.spatial import fusemax
 
 from .evaluate import evaluate
+from .reproduce import DATA
 from .workloads import MODELS, Workload
 
 SIDES = (16, 32, 64, 128, 256, 512)
@@ -77,10 +79,6 @@ def pareto_point(w: Workload, side: int, seq: int = SEQ, base=None) -> dict:
 
 def published() -> dict[tuple[str, int], dict[str, str]]:
     """Rows of the artifact's pareto.csv keyed by (model, PE_dim)."""
-    import csv
-
-    from .reproduce import DATA
-
     with open(DATA / "pareto.csv") as f:
         return {(r["model"], int(r["PE_dim"])): r for r in csv.DictReader(f)}
 

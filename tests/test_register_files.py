@@ -61,6 +61,23 @@ def fusemax_hw():
     return load_arch("fusemax")
 
 
+@pytest.mark.parametrize("name", ["fusemax", "architecture", "unfused"])
+def test_designs_register_files_plain_equals_numba(name):
+    # fusion in the PEs, a serial reduction, bypass and staged operands: both paths agree
+    from archsim.estimator import ArchArrays
+    from studies.evaluate import design
+    from studies.workloads import MODELS
+
+    d = design(name)
+    arch = load_arch(d.arch)
+    m = d.build(MODELS["t5"], 4096, arch)
+    arrays = ArchArrays.from_arch(arch)
+    r = estimate(arrays, compile_mapping(m, arch, arrays))
+    per = costs(m, arch)
+    want = [sum(ec.rf_accesses for ec in per.values() if ec.unit == u) for u in arrays.units]
+    assert r.rf_accesses[0] == pytest.approx(want, rel=1e-12) and min(want) > 0
+
+
 @pytest.mark.parametrize("seq", [1024, 65536])
 def test_fusemax_register_files_plain_equals_numba_and_accountings(fusemax_hw, seq):
     arch = fusemax_hw
