@@ -10,7 +10,9 @@ reuse model): tile(T) below X times the number of times that tile is delivered, 
 product of every temporal loop at or above X up to the innermost one indexing T (loops inside
 that one reuse the tile), times every spatial loop at or above X indexing T (a spatial loop
 that does not index T multicasts it). Outputs travel up the same way; when a reduction loop
-sits outside the output's last loop, partial sums are written back and read again.
+sits outside the output's last loop, partial sums are written back and read again. A tensor
+that spills a share s of its tile at a memory moves (1 - s) of its traffic as above and s as if
+it bypassed that memory (served from the one above), and occupies (1 - s) of its tile there.
 """
 
 from __future__ import annotations
@@ -95,34 +97,40 @@ def einsum_cost(m: Mapping, em: EinsumMapping, arch, ops: dict[str, float]) -> E
         keep = keep_depth(kept, tensor, path)
         skip = em.bypassed(ref.tensor, path) | em.bypassed(tensor, path)
         whole = math.prod(lp.factor for _, lp in loops if lp.rank in ranks)
-        for d in range(len(path)):
-            tile = math.prod(lp.factor for lv, lp in loops if lv > d and lp.rank in ranks)
-            if d > 0 and d >= keep and d not in skip:
-                footprint[path[d]][tensor] = tile_at(loops, d, live) * word
-            if d < keep or d + 1 in skip:
-                continue
-            src = path[max(k for k in range(d + 1) if k not in skip)]  # nearest level holding it
-            above = [lp for lv, lp in loops if lv <= d]
-            last = max((k for k, lp in enumerate(above) if not lp.spatial and lp.rank in ranks),
-                       default=-1)
-            deliveries = math.prod(lp.factor for k, lp in enumerate(above)
-                                   if (not lp.spatial and k <= last)
-                                   or (lp.spatial and lp.rank in ranks))
-            volume = tile * deliveries * word * m.instances
-            child = path[d + 1] if d + 1 < len(path) else None
-            if not is_out:
-                reads[src] += volume
-                if child:
-                    writes[child] += volume
-            else:
-                writes[src] += volume
-                if child:
-                    reads[child] += volume
-                psum = volume - whole * word * m.instances
-                if psum > 0:
-                    reads[src] += psum
+        spilled, share = m.spill_depth(tensor, path)
+        # a spilled share of the tile streams past its memory (as if bypassed), the rest as usual
+        variants = [(skip, 1.0)] if spilled < 0 else [(skip, 1.0 - share),
+                                                       (skip | {spilled}, share)]
+        for k, (skip, weight) in enumerate(variants):
+            for d in range(len(path)):
+                tile = math.prod(lp.factor for lv, lp in loops if lv > d and lp.rank in ranks)
+                if k == 0 and d > 0 and d >= keep and d not in skip:
+                    fits = 1.0 - share if d == spilled else 1.0
+                    footprint[path[d]][tensor] = tile_at(loops, d, live) * word * fits
+                if d < keep or d + 1 in skip:
+                    continue
+                src = path[max(j for j in range(d + 1) if j not in skip)]  # nearest holder
+                above = [lp for lv, lp in loops if lv <= d]
+                last = max((j for j, lp in enumerate(above)
+                            if not lp.spatial and lp.rank in ranks), default=-1)
+                deliveries = math.prod(lp.factor for j, lp in enumerate(above)
+                                       if (not lp.spatial and j <= last)
+                                       or (lp.spatial and lp.rank in ranks))
+                volume = tile * deliveries * word * m.instances * weight
+                child = path[d + 1] if d + 1 < len(path) else None
+                if not is_out:
+                    reads[src] += volume
                     if child:
-                        writes[child] += psum
+                        writes[child] += volume
+                else:
+                    writes[src] += volume
+                    if child:
+                        reads[child] += volume
+                    psum = volume - whole * word * m.instances * weight
+                    if psum > 0:
+                        reads[src] += psum
+                        if child:
+                            writes[child] += psum
     return EinsumCost(em.unit, ops, float(lanes), reads, writes, footprint)
 
 
