@@ -129,7 +129,7 @@ class Template:
                 live = ranks - {c.tensors[name].iterative}
                 keep = keep_depth(kept, name, path)
                 skip = frozenset(em.bypassed(ref.tensor, path) | em.bypassed(name, path))
-                row.append((names.index(name), out, ranks, live, keep,
+                row.append((names.index(m.space_of(name)), out, ranks, live, keep,
                             float(c.tensors[name].word_bytes), skip, m.spill_depth(name, path)))
             tensors.append(tuple(row))
         lanes = np.array([arch.computes[em.unit].lanes for em in m.einsums], float)

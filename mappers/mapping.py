@@ -85,6 +85,9 @@ class FusionGroup:
     #: memory is served from the one above (as if bypassed), and only the rest is filled in
     #: (FLAT's spill of a score block larger than its buffer)
     spill: dict[str, tuple[str, float]] = field(default_factory=dict)
+    #: tensor -> an earlier tensor whose space it overwrites in place (a softmax writes its
+    #: exponentials over the scores): the two share one footprint, the larger of their tiles
+    in_place: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -142,6 +145,20 @@ class Mapping:
                 if einsum in readers:
                     out[tensor] = IN_PES
         return out
+
+    def space_of(self, tensor: str) -> str:
+        """The tensor whose memory space `tensor` occupies (itself unless written in place)."""
+        seen = {tensor}
+        for g in self.fusion:
+            while tensor in g.in_place:
+                tensor = g.in_place[tensor]
+                if tensor not in self.cascade.tensors:
+                    raise MappingError(f"'{tensor}' (an in-place host) is not a tensor of "
+                                       f"'{self.cascade.name}'")
+                if tensor in seen:
+                    raise MappingError(f"in-place chain of '{tensor}' is a cycle")
+                seen.add(tensor)
+        return tensor
 
     def spill_depth(self, tensor: str, path: tuple[str, ...]) -> tuple[int, float]:
         """(path depth, share) of a tensor's spill on `path`; (-1, 0) when it does not spill

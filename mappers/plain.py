@@ -36,7 +36,7 @@ class EinsumCost:
     lanes_used: float
     read_bytes: dict[str, float]
     write_bytes: dict[str, float]
-    footprint: dict[str, dict[str, float]]  # memory -> tensor -> bytes resident per instance
+    footprint: dict[str, dict[str, float]]  # memory -> tensor (its space) -> resident bytes
 
 
 def nest(m: Mapping, em: EinsumMapping, path: tuple[str, ...]) -> list[tuple[int, Loop]]:
@@ -106,7 +106,9 @@ def einsum_cost(m: Mapping, em: EinsumMapping, arch, ops: dict[str, float]) -> E
                 tile = math.prod(lp.factor for lv, lp in loops if lv > d and lp.rank in ranks)
                 if k == 0 and d > 0 and d >= keep and d not in skip:
                     fits = 1.0 - share if d == spilled else 1.0
-                    footprint[path[d]][tensor] = tile_at(loops, d, live) * word * fits
+                    space = m.space_of(tensor)  # a tensor written in place shares its host's
+                    footprint[path[d]][space] = max(footprint[path[d]].get(space, 0.0),
+                                                    tile_at(loops, d, live) * word * fits)
                 if d < keep or d + 1 in skip:
                     continue
                 src = path[max(j for j in range(d + 1) if j not in skip)]  # nearest holder

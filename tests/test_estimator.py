@@ -328,3 +328,25 @@ def test_spilled_share_streams_past_the_buffer_in_both_paths(tmp_path, share):
     with pytest.raises(MappingError, match="spill share of 'Y'"):
         costs(Mapping(c, {"m": 8}, ems, (FusionGroup(("Y", "Z"), {"Y": "buffer"},
                                                      spill={"Y": ("buffer", 1.5)}),)), a)
+
+
+def test_tensor_written_in_place_shares_its_hosts_footprint(tmp_path):
+    # Z overwrites Y (both 16 B, kept in the buffer): in place they need 16 B, not 32 B, so a
+    # 64 B buffer holds A, B, C and one of them; the traffic is unchanged
+    a, arr = arch_from(tmp_path, CHAIN_ARCH.replace("1KiB", "64B").replace(
+        "ops: {add: 2}}", "ops: {add: 2, mul: 1}}"))
+    c = parse("Y[m] = A[m] * B[m]\nZ[m] = Y[m] + C[m]\nW[m] = Z[m] * A[m]")
+    nest = (Level("dram"), Level("buffer", (Loop("m", 8),)))
+    ems = (EinsumMapping("Y", "u1", nest), EinsumMapping("Z", "u2", nest),
+           EinsumMapping("W", "u2", nest, {"W": ("buffer",)}))
+    fits = []
+    for in_place in ({}, {"Z": "Y"}):
+        m = Mapping(c, {"m": 8}, ems, (FusionGroup(("Y", "Z", "W"), {"Y": "buffer", "Z": "buffer"},
+                                                   in_place=in_place),))
+        t = Template.from_mapping(m, a, arr)
+        batch, ok = t.compile(t.factors_of(m, a)[None])
+        fits.append(bool(ok[0]))
+        assert batch.read_bytes.sum() == sum(sum(x.read_bytes.values()) for x in costs(m, a).values())
+    assert fits == [False, True]
+    with pytest.raises(MappingError, match="'X' .* is not a tensor"):
+        Mapping(c, {"m": 8}, ems, (FusionGroup(("Y",), in_place={"Z": "X"}),)).space_of("Z")
