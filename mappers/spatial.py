@@ -168,7 +168,8 @@ def encoder_linear_layers(hidden: int, ffn: int, tokens: int, arch) -> dict[str,
 def unfused(head_dim: int, seq: int, instances: int, arch) -> Mapping:
     """The unfused baseline: QK on the 2D array to DRAM, the 3-pass softmax on the 1D array
     (a row of scores staged in the buffer once for its max and exponentials; the max, the
-    numerators and the sum stay there; A back to DRAM), then AV on the 2D array. QK and A
+    numerators and the sum stay there, the sum taking the numerators as they are made; A back
+    to DRAM), then AV on the 2D array. QK and A
     stream between DRAM and the arrays past the buffer (bypass). The softmax's
     Einsums take turns (one pipelined stage of one epoch: its memory time overlaps its compute).
     Each matmul streams the key rank in as few DRAM blocks as the buffer allows."""
@@ -181,7 +182,8 @@ def unfused(head_dim: int, seq: int, instances: int, arch) -> Mapping:
     softmax = ("GM", "SN", "SD", "A")
     row = (Level("dram", (Loop("p", seq),)),
            Level(buffer, (Loop("m", seq // side), Loop("m", side, True))))
-    fusion = (FusionGroup(softmax, {t: buffer for t in ("GM", "SN", "SD")}, {"QK": buffer}),)
+    fusion = (FusionGroup(softmax, {t: buffer for t in ("GM", "SN", "SD")}, {"QK": buffer},
+                          {"SN": ("SD",)}),)
     stages = (Stage(("QK",)), Stage(softmax, "pipelined", 1), Stage(("AV",)))
 
     def candidate(blocks: int) -> Mapping:

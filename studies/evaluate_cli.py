@@ -45,6 +45,8 @@ def evaluate(
 
     attnsim evaluate --arch fusemax --cascade one_pass --model bert --seq 64K
 
+    attnsim evaluate --mapper flat --arch flat --model bert --seq 16K
+
     attnsim evaluate --mapper search --batch 1 --heads 32 --head-dim 128 --seq 16K -f json
     """
     if fmt not in ("table", "json"):
@@ -54,7 +56,7 @@ def evaluate(
         raise ValueError(f"mapper '{mapper}' runs the '{d.cascade}' cascade, not '{cascade}'")
     w = workload(model_name, batch, heads, head_dim)
     a = load_arch(arch, overrides or ())
-    r = evaluate_design(d.build(w, parse_count(seq), a), a, accounting)
+    r = evaluate_design(d.build(w, parse_count(seq), a), a, accounting, d.assumptions)
     r = {"mapper": mapper, "model": w.name} | r
     if fmt == "json":
         typer.echo(json.dumps(r, indent=2))
