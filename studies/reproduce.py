@@ -73,7 +73,8 @@ def _score(m: Mapping, arch) -> dict[str, float]:
     """The artifact's columns for one mapping, from `evaluate` (artifact accounting)."""
     r = evaluate(m, arch, accounting="artifact")
     return {k: r[k] for k in ("traffic_bytes", "latency_s", "energy_pj")} | {
-        "util_2d": r["utilisation"].get("pe2d", 0.0), "util_1d": r["utilisation"].get("pe1d", 0.0)}
+        "util_2d": r["utilisation"].get("pe2d", 0.0), "util_1d": r["utilisation"].get("pe1d", 0.0),
+        "accounting": r["accounting"]}
 
 
 def attention_rows(models: Iterable[str] = ("bert", "trxl", "t5", "xlm"),

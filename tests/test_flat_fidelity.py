@@ -171,3 +171,22 @@ def test_cascade_switches_change_only_what_they_name(flat_hw):
     exp = arrays.actions.index("exp")
     assert art.actions[0, :, exp].sum() == 0 < own.actions[0, :, exp].sum()
     assert np.isfinite(own.latency_s).all()
+
+
+def test_small_buffer_spills_more_or_refuses_by_name():
+    # 1 MiB: at 16K the rule sends the scores through DRAM; at 4K the block spills the rule's
+    # share 1 - 1 MiB / (256 x 4K x 2 B + 256 KiB) = 5/9; at 256K even the softmax rows and
+    # their running values must leave the buffer (share 1); 256 KiB cannot hold a 1024-row
+    # block of Q and AV: a one-line MappingError
+    from mappers.mapping import MappingError
+
+    small = load_arch("flat", ["global_buffer.capacity=1MiB"])
+    cfg = flat_configuration(64, 16, 128, 4096, small)
+    assert (cfg.source, cfg.p1) == ("rule", 256)
+    assert spill_share(cfg, 4096, small) == pytest.approx(5 / 9)
+    assert "QK" not in flat_configuration(64, 16, 128, 16384, small).on_chip
+    m = flat(128, 262144, 1024, small, flat_configuration(64, 16, 128, 262144, small))
+    assert {v[1] for v in m.fusion[0].spill.values()} == {1.0}
+    tiny = load_arch("flat", ["global_buffer.capacity=256KiB"])
+    with pytest.raises(MappingError, match="no FLAT block of P1=1024 rows at M=4096 fits"):
+        flat(128, 4096, 1024, tiny, flat_configuration(64, 16, 128, 4096, tiny))
