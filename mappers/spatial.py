@@ -62,8 +62,9 @@ def fusemax(c: Cascade | None, head_dim: int, seq: int, instances: int, arch,
 
 def one_pass_on_arrays(c: Cascade, head_dim: int, seq: int, instances: int, arch,
                        on_2d: tuple[str, ...], keep: dict[str, str], stages: tuple[Stage, ...],
-                       serial: tuple[str, ...] = (), forward: dict[str, tuple[str, ...]] | None
-                       = None, sizing=None) -> Mapping:
+                       serial: tuple[str, ...] = (),
+                       forward: dict[str, tuple[str, ...]] | None = None,
+                       sizing=None) -> Mapping:
     """The 1-pass cascade on a 2D + 1D array under FuseMax's nest (DRAM: P2, M1; buffer: P1,
     then M0 x P0 across the PEs, E and F in time): `on_2d` Einsums on the 2D array, the rest on
     the 1D one; `serial` Einsums run their M0 loop in time (one PE walks a column); `forward`
@@ -169,9 +170,8 @@ def unfused(head_dim: int, seq: int, instances: int, arch) -> Mapping:
     """The unfused baseline: QK on the 2D array to DRAM, the 3-pass softmax on the 1D array
     (a row of scores staged in the buffer once for its max and exponentials; the max, the
     numerators and the sum stay there, the sum taking the numerators as they are made; A back
-    to DRAM), then AV on the 2D array. QK and A
-    stream between DRAM and the arrays past the buffer (bypass). The softmax's
-    Einsums take turns (one pipelined stage of one epoch: its memory time overlaps its compute).
+    to DRAM), then AV on the 2D array. QK and A stream between DRAM and the arrays past the
+    buffer (bypass). The softmax's Einsums take turns (one pipelined stage of one epoch: its memory time overlaps its compute).
     Each matmul streams the key rank in as few DRAM blocks as the buffer allows."""
     c = load("three_pass")
     side = arch.computes["pe2d"].shape[0]

@@ -44,9 +44,8 @@ class Config:
 CONFIGS = (
     Config("unfused", "unfused", lambda w, n, a: unfused(w.head_dim, n, w.batch * w.heads, a),
            "flat"),
-    Config("flat", "flat", lambda w, n, a: flat(
-        w.head_dim, n, w.batch * w.heads, a, flat_configuration(w.batch, w.heads, w.head_dim, n, a)),
-        "flat"),
+    Config("flat", "flat", lambda w, n, a: flat(w.head_dim, n, w.batch * w.heads, a, (
+        flat_configuration(w.batch, w.heads, w.head_dim, n, a))), "flat"),
     Config("cascade", "flat",
            lambda w, n, a: cascade(w.head_dim, n, w.batch * w.heads, a, artifact=True), "flat",
            CASCADE_ARTIFACT_OVERRIDES,

@@ -58,7 +58,8 @@ def test_compare_designs_over_lengths(tmp_path):
     fused = [x for x in rows if x["design"] == "fusemax"]
     assert all(x["speedup"] > 5 and x["energy_ratio"] < 1 for x in fused)
     assert html.stat().st_size > 0
-    bad = runner.invoke(app, ["compare", "--designs", "unfused,magic", "--model", "t5", "--seq", "1K"])
+    bad = runner.invoke(app, ["compare", "--designs", "unfused,magic", "--model", "t5", "--seq",
+                              "1K"])
     assert bad.exit_code == 2 and "unknown mapper 'magic'" in bad.output
 
 
