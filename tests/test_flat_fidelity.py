@@ -24,7 +24,7 @@ from mappers.compile import compile_mapping
 from mappers.flat import (TABLE, cascade, flat, flat_configuration, flat_rule, spill_share)
 from mappers.plain import costs
 from studies import reproduce
-from studies.workloads import MODELS, parse_count
+from studies.workloads import MODELS, label, parse_count
 
 DATA = Path(__file__).resolve().parent.parent / "studies" / "data" / "fusemax" / "attention.csv"
 ROWS = [r for r in csv.DictReader(DATA.open()) if r["config"] in ("flat", "cascade")]
@@ -190,3 +190,19 @@ def test_small_buffer_spills_more_or_refuses_by_name():
     tiny = load_arch("flat", ["global_buffer.capacity=256KiB"])
     with pytest.raises(MappingError, match="no FLAT block of P1=1024 rows at M=4096 fits"):
         flat(128, 4096, 1024, tiny, flat_configuration(64, 16, 128, 4096, tiny))
+
+
+def test_cascade_other_head_dim_follows_the_artifacts_closed_forms(reproduction):
+    # XLM (E = F = 128) is not in the artifact CSV; its model (docs/fusemax-artifact-model.md
+    # section 4) at E = 128: the 1D array bounds it, busy (4p + 5 + 2F) X + AV with
+    # AV = F p / M X, the 2D array (E + F) X; P1 the largest divisor of P/p within
+    # floor((16 MiB - 2 p (E + F) 2 B) / ((E + 2p + 2 + F) 2 B p)) = 42; K and V read per P2
+    p, e = 256, 128
+    for n in (parse_count(s) for s in reproduce.SEQS):
+        r = reproduction[0][("cascade", "XLM", label(n))]
+        one_d = 4 * p + 5 + 2 * e + e * p / n
+        assert r["util_2d"] == pytest.approx(2 * e / one_d, abs=0.002)
+        p1 = max(d for d in range(1, 43) if (n // p) % d == 0)
+        bh = 64 * 16
+        traffic = 2 * bh * (n * e + n // (p * p1) * n * 2 * e + n * e)
+        assert r["traffic_bytes"] == pytest.approx(traffic, rel=1e-9)
