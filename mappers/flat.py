@@ -19,11 +19,13 @@ from __future__ import annotations
 
 import csv
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 
 from einsum_cascades import load
 
 from .mapping import IN_PES, EinsumMapping, FusionGroup, Level, Loop, Mapping, MappingError, Stage
+from .plain import costs
 from .search import fused_stages
 from .spatial import first_fitting, one_pass_on_arrays
 
@@ -143,8 +145,9 @@ def spill_share(config: FlatConfig, seq: int, arch) -> float:
 
 def flat(head_dim: int, seq: int, instances: int, arch, config: FlatConfig) -> Mapping:
     """FLAT's mapping of the 3-pass cascade under `config` (see `flat_configuration`): per
-    block of P1 query rows, QK on the 2D array, the softmax row by row on the 1D array (the
-    row sum takes the exponentials as they are made), AV on the 2D array; tensors off chip
+    block of P1 query rows, QK on the 2D array, the softmax row by row on the 1D array, in
+    place over the scores (the row sum takes the exponentials as they are made), AV on the 2D
+    array; tensors off chip
     stream past the buffer. All six Einsums form one pipelined stage. The on-chip tensors
     spill the share `spill_share` says to DRAM, or more if the resident rows need it."""
     c = load("three_pass")
@@ -192,8 +195,6 @@ def flat(head_dim: int, seq: int, instances: int, arch, config: FlatConfig) -> M
 def _share_to_fit(m: Mapping, spilled: dict[str, str], arch) -> float:
     """The smallest uniform spill share of the `spilled` tensors with which every resident
     tile fits the buffer (for blocks whose softmax rows exceed the staging allowance)."""
-    from .plain import costs
-
     resident: dict[str, float] = {}
     for ec in costs(m, arch).values():
         for t, b in ec.footprint.get("global_buffer", {}).items():
@@ -204,7 +205,8 @@ def _share_to_fit(m: Mapping, spilled: dict[str, str], arch) -> float:
     return 1.0 - min(1.0, max(room, 0.0) / movable) if movable else 0.0
 
 
-def _table() -> list[dict[str, str]]:
+@lru_cache(maxsize=1)
+def _table() -> tuple[dict[str, str], ...]:
     """The cloud rows of the artifact's FLAT configuration table."""
     with open(TABLE) as f:
-        return [r for r in csv.DictReader(f) if r["platform"] == "cloud"]
+        return tuple(r for r in csv.DictReader(f) if r["platform"] == "cloud")
