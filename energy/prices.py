@@ -19,7 +19,7 @@ from archsim.spec import OPS
 from energy import scaling
 from energy.offchip import LINK_ENERGY, MEMORY_ENERGY, ON_CHIP_CLASSES
 from energy.sram import (CACTI_MINIMUM, REGISTER_FILE, REGISTER_FILE_TOLERANCE, SRAM,
-                         SRAM_TOLERANCE, cacti_minimum, register_file_capacity_bytes)
+                         cacti_minimum, register_file_capacity_bytes, sram_access_pj)
 from energy.tables import ACTION_ENERGY_45NM, UNIT_AREA_45NM
 
 ACCOUNTINGS = {
@@ -73,11 +73,9 @@ def _memory_pj_per_byte(name: str, memory, energy_factor: float, scaled: str,
     if memory.cls in ON_CHIP_CLASSES:
         cap, width = _on_chip_size(name, memory)
         per_byte = energy_factor / (width / 8)
-        return (float(SRAM.read_pj(cap, width)) * per_byte,
-                float(SRAM.write_pj(cap, width)) * per_byte,
-                f"energy.sram SRAM fit (CACTI 7.0 at 45 nm in the artifact's Accelergy "
-                f"configuration; within x{SRAM_TOLERANCE['read_pj']} of its points) at {cap:g} B "
-                f"x {width} bits, per {width}-bit access; {scaled}")
+        read, write, source = sram_access_pj(cap, width)
+        return (read * per_byte, write * per_byte,
+                f"{source}, at {cap:g} B x {width} bits, per {width}-bit access; {scaled}")
     if memory.cls not in MEMORY_ENERGY:
         raise ValueError(f"{name}: no price for memory class {memory.cls!r}")
     price = MEMORY_ENERGY[memory.cls]

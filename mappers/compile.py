@@ -81,7 +81,8 @@ class Kernel:
     check_value: np.ndarray  # ... these shapes
     lanes_prod: np.ndarray   # [E]
     terms: np.ndarray        # [Tm, 10] int: e, g, child, tensor, is_out, tile, deliv, res, whole, traffic
-    word: np.ndarray         # [Tm]
+    word: np.ndarray         # [Tm] bytes per element moved (times the share of a spill variant)
+    res_word: np.ndarray     # [Tm] bytes per element resident (times the share that fits)
     epoch_prod: np.ndarray   # [S] product giving a stage's derived epochs, -1 if fixed
     points_prod: np.ndarray  # [E] iteration-space points of each Einsum
     rf_terms: np.ndarray     # [R, 6] int: e, is_out, in_pes, arriving, whole, copies (products)
@@ -94,7 +95,8 @@ class Template:
     keys: tuple[str, ...]
     slots: tuple[tuple[_Slot, ...], ...]   # per Einsum, its loops (completed) outermost first
     paths: tuple[tuple[int, ...], ...]     # per Einsum, global level index at each depth
-    tensors: tuple[tuple[tuple[int, bool, frozenset, frozenset, int, float, frozenset], ...], ...]
+    tensors: tuple[tuple[tuple[int, bool, frozenset, frozenset, int, float, frozenset,
+                               tuple[int, float]], ...], ...]
     shapes: tuple[dict[str, int], ...]     # per Einsum, its rank shapes
     unit_lanes: np.ndarray
     capacity: np.ndarray
@@ -129,8 +131,8 @@ class Template:
                 live = ranks - {c.tensors[name].iterative}
                 keep = keep_depth(kept, name, path)
                 skip = frozenset(em.bypassed(ref.tensor, path) | em.bypassed(name, path))
-                row.append((names.index(name), out, ranks, live, keep,
-                            float(c.tensors[name].word_bytes), skip))
+                row.append((names.index(m.space_of(name)), out, ranks, live, keep,
+                            float(c.tensors[name].word_bytes), skip, m.spill_depth(name, path)))
             tensors.append(tuple(row))
         lanes = np.array([arch.computes[em.unit].lanes for em in m.einsums], float)
         keys = tuple(em.einsum for em in m.einsums)
@@ -164,7 +166,7 @@ class Template:
             return int(columns[e, j]), float(base[e, j])
 
         inst = (-1, float(self.instances))  # the outermost loop over independent instances
-        checks, values, lanes_prod, terms, words = [], [], [], [], []
+        checks, values, lanes_prod, terms, words, res_words = [], [], [], [], [], []
         points_prod, rf_terms = [], []
         for e, slots in enumerate(self.slots):
             points_prod.append(p.add([member(e, j) for j in range(len(slots))] + [inst]))
@@ -173,7 +175,7 @@ class Template:
                 values.append(float(shape))
             lanes_prod.append(p.add([member(e, j) for j, s in enumerate(slots) if s.loop.spatial]))
             path = self.paths[e]
-            for tensor, out, ranks, live, keep, word, skip in self.tensors[e]:
+            for tensor, out, ranks, live, keep, word, bypass, (spilled, share) in self.tensors[e]:
                 whole = p.add([member(e, j) for j, s in enumerate(slots) if s.loop.rank in ranks]
                               + [inst])
                 last = max((j for j, s in enumerate(slots) if not s.loop.spatial
@@ -182,24 +184,29 @@ class Template:
                     [member(e, j) for j, s in enumerate(slots) if s.loop.spatial or j <= last]
                     + [inst]), whole, p.add([member(e, j) for j, s in enumerate(slots)
                                              if s.loop.spatial and s.loop.rank not in ranks])))
-                for d in range(len(path)):
-                    above = [j for j, s in enumerate(slots) if s.level <= d]
-                    last = max((j for j in above if not slots[j].loop.spatial
-                                and slots[j].loop.rank in ranks), default=-1)
-                    tile = p.add([member(e, j) for j, s in enumerate(slots)
-                                  if s.level > d and s.loop.rank in ranks])
-                    deliv = p.add([member(e, j) for j in above
-                                   if (not slots[j].loop.spatial and j <= last)
-                                   or (slots[j].loop.spatial and slots[j].loop.rank in ranks)]
-                                  + [inst])
-                    res = p.add([member(e, j) for j, s in enumerate(slots)
-                                 if s.level >= d and s.loop.rank in live]) \
-                        if 0 < d and keep <= d and d not in skip else -1
-                    child = path[d + 1] if d + 1 < len(path) else -1
-                    src = path[max(k for k in range(d + 1) if k not in skip)]
-                    terms.append((e, src, child, tensor, int(out), tile, deliv, res, whole,
-                                  int(d >= keep and d + 1 not in skip)))
-                    words.append(word)
+                # a spilled share streams past its memory (as if bypassed), the rest as usual
+                variants = [(bypass, 1.0)] if spilled < 0 else [
+                    (bypass, 1.0 - share), (bypass | {spilled}, share)]
+                for k, (skip, weight) in enumerate(variants):
+                    for d in range(len(path)):
+                        above = [j for j, s in enumerate(slots) if s.level <= d]
+                        last = max((j for j in above if not slots[j].loop.spatial
+                                    and slots[j].loop.rank in ranks), default=-1)
+                        tile = p.add([member(e, j) for j, s in enumerate(slots)
+                                      if s.level > d and s.loop.rank in ranks])
+                        deliv = p.add([member(e, j) for j in above
+                                       if (not slots[j].loop.spatial and j <= last)
+                                       or (slots[j].loop.spatial and slots[j].loop.rank in ranks)]
+                                      + [inst])
+                        res = p.add([member(e, j) for j, s in enumerate(slots)
+                                     if s.level >= d and s.loop.rank in live]) \
+                            if k == 0 and 0 < d and keep <= d and d not in skip else -1
+                        child = path[d + 1] if d + 1 < len(path) else -1
+                        src = path[max(j for j in range(d + 1) if j not in skip)]
+                        terms.append((e, src, child, tensor, int(out), tile, deliv, res, whole,
+                                      int(d >= keep and d + 1 not in skip)))
+                        words.append(word * weight)
+                        res_words.append(word * (1.0 - share if d == spilled else 1.0))
         epoch_prod = [-1 if ep is None else p.add(
             [member(ep[0], j) for j, s in enumerate(self.slots[ep[0]])
              if not s.loop.spatial and s.loop.rank in ep[1]] + [inst]) for ep in self.epoch_slots]
@@ -208,8 +215,8 @@ class Template:
                       np.array(p.end, np.int64), np.array(p.const), np.array(checks, np.int64),
                       np.array(values), np.array(lanes_prod, np.int64),
                       np.array(terms, np.int64).reshape(-1, 10), np.array(words),
-                      np.array(epoch_prod, np.int64), np.array(points_prod, np.int64),
-                      np.array(rf_terms, np.int64).reshape(-1, 6))
+                      np.array(res_words), np.array(epoch_prod, np.int64),
+                      np.array(points_prod, np.int64), np.array(rf_terms, np.int64).reshape(-1, 6))
 
     def compile(self, factors: np.ndarray, kernel: Kernel | None = None,
                 out: tuple[MappingBatch, np.ndarray] | None = None
@@ -242,7 +249,7 @@ class Template:
             epochs = np.repeat(s.stage_epochs, n, axis=0) if derived else s.stage_epochs
         _traffic(F, kernel.cols, kernel.start, kernel.end, kernel.const, kernel.check_prod,
                  kernel.check_value, kernel.lanes_prod, self.unit_lanes, kernel.terms,
-                 kernel.word, self.capacity, self.n_tensors, kernel.epoch_prod,
+                 kernel.word, kernel.res_word, self.capacity, self.n_tensors, kernel.epoch_prod,
                  kernel.points_prod, kernel.rf_terms, rd, wr, lanes, epochs, rf, valid)
         return MappingBatch(s.unit, s.ops, lanes, rd, wr, s.link_bytes, s.stage, s.stage_mode,
                             epochs, rf), valid
@@ -298,8 +305,8 @@ def compile_mapping(m: Mapping, arch, arrays: ArchArrays) -> MappingBatch:
 
 @njit(cache=True)
 def _traffic(F, cols, start, end, const, check_prod, check_value, lanes_prod, unit_lanes,
-             terms, word, capacity, n_tensors, epoch_prod, points_prod, rf_terms, rd, wr, lanes,
-             epochs, rf, valid):  # pragma: no cover
+             terms, word, res_word, capacity, n_tensors, epoch_prod, points_prod, rf_terms, rd,
+             wr, lanes, epochs, rf, valid):  # pragma: no cover
     n = F.shape[0]
     K = start.shape[0]
     L = capacity.shape[0]
@@ -335,7 +342,7 @@ def _traffic(F, cols, start, end, const, check_prod, check_value, lanes_prod, un
         for t in range(terms.shape[0]):
             e, g, child, tensor, out = terms[t, 0], terms[t, 1], terms[t, 2], terms[t, 3], terms[t, 4]
             if terms[t, 7] >= 0:
-                b = P[terms[t, 7]] * word[t]
+                b = P[terms[t, 7]] * res_word[t]
                 if b > foot[g, tensor]:
                     foot[g, tensor] = b
             if terms[t, 9] == 0:

@@ -76,6 +76,18 @@ class FusionGroup:
     #: group's Einsums to read one brings it in, the others read it there (a softmax loads a
     #: row of scores once for its max and its exponentials)
     stage_in: dict[str, str] = field(default_factory=dict)
+    #: tensor -> Einsums of the group that take it straight from its producer's PEs (the
+    #: producer's results stream into them as they are made), while other readers read it
+    #: where it is kept (FLAT's row sum adds the exponentials as they leave the exp units)
+    forward: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    #: tensor -> (memory, share): the share of the tensor's tile at that memory that does not
+    #: fit there and lives in the memory above it instead; that share of its accesses at the
+    #: memory is served from the one above (as if bypassed), and only the rest is filled in
+    #: (FLAT's spill of a score block larger than its buffer)
+    spill: dict[str, tuple[str, float]] = field(default_factory=dict)
+    #: tensor -> an earlier tensor whose space it overwrites in place (a softmax writes its
+    #: exponentials over the scores): the two share one footprint, the larger of their tiles
+    in_place: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -129,7 +141,38 @@ class Mapping:
                 readers = [k for k in g.einsums if tensor in inputs.get(k, ())]
                 if einsum in readers[1:]:
                     out[tensor] = level
+            for tensor, readers in g.forward.items():
+                if einsum in readers:
+                    out[tensor] = IN_PES
         return out
+
+    def space_of(self, tensor: str) -> str:
+        """The tensor whose memory space `tensor` occupies (itself unless written in place)."""
+        seen = {tensor}
+        for g in self.fusion:
+            while tensor in g.in_place:
+                tensor = g.in_place[tensor]
+                if tensor not in self.cascade.tensors:
+                    raise MappingError(f"'{tensor}' (an in-place host) is not a tensor of "
+                                       f"'{self.cascade.name}'")
+                if tensor in seen:
+                    raise MappingError(f"in-place chain of '{tensor}' is a cycle")
+                seen.add(tensor)
+        return tensor
+
+    def spill_depth(self, tensor: str, path: tuple[str, ...]) -> tuple[int, float]:
+        """(path depth, share) of a tensor's spill on `path`; (-1, 0) when it does not spill
+        there."""
+        for g in self.fusion:
+            if tensor in g.spill:
+                level, share = g.spill[tensor]
+                if not 0.0 <= share <= 1.0:
+                    raise MappingError(f"spill share of '{tensor}' must be in [0, 1], got {share}")
+                if level not in path[1:]:
+                    raise MappingError(f"'{tensor}' spills from '{level}', which is not a memory "
+                                       f"below the root on {' -> '.join(path)}")
+                return (path.index(level), share) if share > 0.0 else (-1, 0.0)
+        return -1, 0.0
 
 
 #: `keep` value for intermediates that stay in the PEs: their registers and the links between

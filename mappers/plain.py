@@ -10,7 +10,9 @@ reuse model): tile(T) below X times the number of times that tile is delivered, 
 product of every temporal loop at or above X up to the innermost one indexing T (loops inside
 that one reuse the tile), times every spatial loop at or above X indexing T (a spatial loop
 that does not index T multicasts it). Outputs travel up the same way; when a reduction loop
-sits outside the output's last loop, partial sums are written back and read again.
+sits outside the output's last loop, partial sums are written back and read again. A tensor
+that spills a share s of its tile at a memory moves (1 - s) of its traffic as above and s as if
+it bypassed that memory (served from the one above), and occupies (1 - s) of its tile there.
 
 Register-file accesses, per Einsum over all PEs of its unit (words): every iteration-space
 point reads each input operand once and updates its output once; the output is also read at
@@ -41,7 +43,7 @@ class EinsumCost:
     lanes_used: float
     read_bytes: dict[str, float]
     write_bytes: dict[str, float]
-    footprint: dict[str, dict[str, float]]  # memory -> tensor -> bytes resident per instance
+    footprint: dict[str, dict[str, float]]  # memory -> tensor (its space) -> resident bytes
     rf_accesses: float = 0.0  # register-file reads + writes of all the unit's PEs, in words
 
 
@@ -107,34 +109,42 @@ def einsum_cost(m: Mapping, em: EinsumMapping, arch, ops: dict[str, float]) -> E
         whole = math.prod(lp.factor for _, lp in loops if lp.rank in ranks)
         rf += rf_accesses(loops, ranks, points, whole * m.instances, is_out,
                           keep >= len(path), m.instances)
-        for d in range(len(path)):
-            tile = math.prod(lp.factor for lv, lp in loops if lv > d and lp.rank in ranks)
-            if d > 0 and d >= keep and d not in skip:
-                footprint[path[d]][tensor] = tile_at(loops, d, live) * word
-            if d < keep or d + 1 in skip:
-                continue
-            src = path[max(k for k in range(d + 1) if k not in skip)]  # nearest level holding it
-            above = [lp for lv, lp in loops if lv <= d]
-            last = max((k for k, lp in enumerate(above) if not lp.spatial and lp.rank in ranks),
-                       default=-1)
-            deliveries = math.prod(lp.factor for k, lp in enumerate(above)
-                                   if (not lp.spatial and k <= last)
-                                   or (lp.spatial and lp.rank in ranks))
-            volume = tile * deliveries * word * m.instances
-            child = path[d + 1] if d + 1 < len(path) else None
-            if not is_out:
-                reads[src] += volume
-                if child:
-                    writes[child] += volume
-            else:
-                writes[src] += volume
-                if child:
-                    reads[child] += volume
-                psum = volume - whole * word * m.instances
-                if psum > 0:
-                    reads[src] += psum
+        spilled, share = m.spill_depth(tensor, path)
+        # a spilled share of the tile streams past its memory (as if bypassed), the rest as usual
+        variants = [(skip, 1.0)] if spilled < 0 else [(skip, 1.0 - share),
+                                                       (skip | {spilled}, share)]
+        for k, (skip, weight) in enumerate(variants):
+            for d in range(len(path)):
+                tile = math.prod(lp.factor for lv, lp in loops if lv > d and lp.rank in ranks)
+                if k == 0 and d > 0 and d >= keep and d not in skip:
+                    fits = 1.0 - share if d == spilled else 1.0
+                    space = m.space_of(tensor)  # a tensor written in place shares its host's
+                    footprint[path[d]][space] = max(footprint[path[d]].get(space, 0.0),
+                                                    tile_at(loops, d, live) * word * fits)
+                if d < keep or d + 1 in skip:
+                    continue
+                src = path[max(j for j in range(d + 1) if j not in skip)]  # nearest holder
+                above = [lp for lv, lp in loops if lv <= d]
+                last = max((j for j, lp in enumerate(above)
+                            if not lp.spatial and lp.rank in ranks), default=-1)
+                deliveries = math.prod(lp.factor for j, lp in enumerate(above)
+                                       if (not lp.spatial and j <= last)
+                                       or (lp.spatial and lp.rank in ranks))
+                volume = tile * deliveries * word * m.instances * weight
+                child = path[d + 1] if d + 1 < len(path) else None
+                if not is_out:
+                    reads[src] += volume
                     if child:
-                        writes[child] += psum
+                        writes[child] += volume
+                else:
+                    writes[src] += volume
+                    if child:
+                        reads[child] += volume
+                    psum = volume - whole * word * m.instances * weight
+                    if psum > 0:
+                        reads[src] += psum
+                        if child:
+                            writes[child] += psum
     return EinsumCost(em.unit, ops, float(lanes), reads, writes, footprint, float(rf))
 
 

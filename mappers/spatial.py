@@ -60,28 +60,43 @@ def fusemax(c: Cascade | None, head_dim: int, seq: int, instances: int, arch,
             interleaved: bool = True) -> Mapping:
     """FuseMax's mapping of the 1-pass cascade (interleaved binding unless told otherwise)."""
     c = c or load("one_pass")
+    return one_pass_on_arrays(c, head_dim, seq, instances, arch, FUSEMAX_2D, FUSEMAX_KEEP,
+                              fused_stages(c) if interleaved else ARCHITECTURE_PHASES,
+                              serial=() if interleaved else ("LM",))
+
+
+def one_pass_on_arrays(c: Cascade, head_dim: int, seq: int, instances: int, arch,
+                       on_2d: tuple[str, ...], keep: dict[str, str], stages: tuple[Stage, ...],
+                       serial: tuple[str, ...] = (),
+                       forward: dict[str, tuple[str, ...]] | None = None,
+                       sizing=None) -> Mapping:
+    """The 1-pass cascade on a 2D + 1D array under FuseMax's nest (DRAM: P2, M1; buffer: P1,
+    then M0 x P0 across the PEs, E and F in time): `on_2d` Einsums on the 2D array, the rest on
+    the 1D one; `serial` Einsums run their M0 loop in time (one PE walks a column); `forward`
+    tensors stream from their producer's PEs to the named consumers. P1 is the largest that
+    fits the buffer of `sizing` (default: `arch`)."""
     side = arch.computes["pe2d"].shape[0]
     if seq % side:
         raise MappingError(f"sequence length {seq} is not a multiple of the array side {side}")
     shapes = {"e": head_dim, "f": head_dim, "m": seq, "p": seq, "m0": side}
-    binding = {e.key: ("pe2d" if e.key in FUSEMAX_2D else "pe1d")
+    binding = {e.key: ("pe2d" if e.key in on_2d else "pe1d")
                for e in c.einsums if e.kind != "init"}
-    stages = fused_stages(c) if interleaved else ARCHITECTURE_PHASES
 
     def candidate(p1: int) -> Mapping:
         nest = (Level("dram", (Loop("p", seq // side // p1), Loop("m1", seq // side))),
                 Level("global_buffer", (Loop("p", p1), Loop("m0", side, True),
                                         Loop("p", side, True), Loop("e", head_dim),
                                         Loop("f", head_dim))))
-        m = shared_nest_mapping(c, shapes, binding, nest, FUSEMAX_KEEP, stages, instances)
+        m = shared_nest_mapping(c, shapes, binding, nest, keep, stages, instances)
         m = replace(m, einsums=tuple(_stream_out(em) if em.einsum == "AV" else em
                                      for em in m.einsums))
-        if not interleaved:
-            m = replace(m, einsums=tuple(_serial_reduction(em) if em.einsum == "LM" else em
-                                         for em in m.einsums))
+        m = replace(m, einsums=tuple(_serial_reduction(em) if em.einsum in serial else em
+                                     for em in m.einsums))
+        if forward:
+            m = replace(m, fusion=tuple(replace(g, forward=forward) for g in m.fusion))
         return m
 
-    return first_fitting(map(candidate, _divisors_desc(seq // side)), arch,
+    return first_fitting(map(candidate, _divisors_desc(seq // side)), sizing or arch,
                          f"P1 for E={head_dim}, M=P={seq}")
 
 
@@ -168,9 +183,9 @@ def encoder_linear_layers(hidden: int, ffn: int, tokens: int, arch) -> dict[str,
 def unfused(head_dim: int, seq: int, instances: int, arch) -> Mapping:
     """The unfused baseline: QK on the 2D array to DRAM, the 3-pass softmax on the 1D array
     (a row of scores staged in the buffer once for its max and exponentials; the max, the
-    numerators and the sum stay there; A back to DRAM), then AV on the 2D array. QK and A
-    stream between DRAM and the arrays past the buffer (bypass). The softmax's
-    Einsums take turns (one pipelined stage of one epoch: its memory time overlaps its compute).
+    numerators and the sum stay there, the sum taking the numerators as they are made; A back
+    to DRAM), then AV on the 2D array. QK and A stream between DRAM and the arrays past the
+    buffer (bypass). The softmax's Einsums take turns (one pipelined stage of one epoch: its memory time overlaps its compute).
     Each matmul streams the key rank in as few DRAM blocks as the buffer allows."""
     c = load("three_pass")
     side = arch.computes["pe2d"].shape[0]
@@ -181,7 +196,8 @@ def unfused(head_dim: int, seq: int, instances: int, arch) -> Mapping:
     softmax = ("GM", "SN", "SD", "A")
     row = (Level("dram", (Loop("p", seq),)),
            Level(buffer, (Loop("m", seq // side), Loop("m", side, True))))
-    fusion = (FusionGroup(softmax, {t: buffer for t in ("GM", "SN", "SD")}, {"QK": buffer}),)
+    fusion = (FusionGroup(softmax, {t: buffer for t in ("GM", "SN", "SD")}, {"QK": buffer},
+                          {"SN": ("SD",)}),)
     stages = (Stage(("QK",)), Stage(softmax, "pipelined", 1), Stage(("AV",)))
 
     def candidate(blocks: int) -> Mapping:

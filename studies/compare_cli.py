@@ -32,13 +32,13 @@ def compare(
     """Compare designs over sequence lengths: latency, energy, traffic, speedup over the first.
 
     Each design runs on the preset it was designed for (fusemax, architecture on fusemax;
-    unfused on unfused). Designs not modelled yet are refused with their name.
+    unfused on unfused; flat, cascade on flat).
 
     Examples:
 
     attnsim compare --designs unfused,fusemax --model bert --seq 1K..1M*4
 
-    attnsim compare --designs unfused,architecture,fusemax --model t5 --seq 4K,64K --html c.html
+    attnsim compare --designs unfused,flat,cascade,fusemax --model t5 --seq 4K,64K --html c.html
     """
     if fmt not in ("table", "json"):
         raise ValueError(f"--format must be table or json, got '{fmt}'")

@@ -16,6 +16,7 @@ from mappers.compile import compile_mapping
 from mappers.mapping import Mapping, MappingError
 from mappers.plain import costs
 from mappers.search import SearchResult
+from mappers.flat import cascade, flat, flat_configuration
 from mappers.spatial import fusemax, search_one_pass, unfused
 
 from .workloads import Workload
@@ -33,6 +34,7 @@ class Design:
     arch: str = "fusemax"  # the preset it was designed for
     #: for a searching design: the search itself (`build` is its best mapping)
     search: Callable[[Workload, int, object], SearchResult] | None = None
+    assumptions: tuple[str, ...] = ()  # what the design adds to the estimator's assumptions
 
 
 def _search_one_pass(w: Workload, seq: int, arch) -> SearchResult:
@@ -62,6 +64,23 @@ DESIGNS = {d.name: d for d in (
            lambda w, n, a: unfused(w.head_dim, n, w.batch * w.heads, a),
            "unfused baseline: QK, 3-pass softmax, AV through DRAM (run with --arch unfused)",
            "unfused"),
+    Design("flat", "three_pass", "spatial",
+           lambda w, n, a: flat(w.head_dim, n, w.batch * w.heads, a,
+                                flat_configuration(w.batch, w.heads, w.head_dim, n, a)),
+           "FLAT: 3-pass cascade fused per head or block of query rows, softmax on the 1D array "
+           "over the buffered scores (run with --arch flat)", "flat",
+           ("FLAT configuration (granularity, P1, on-chip tensors, stationarity) from the FuseMax "
+            "artifact's table (studies/data/fusemax/flat_configurations.csv) for the workloads "
+            "it lists on 256x256 PEs and a 32 MiB buffer, else the rule mappers.flat.flat_rule",
+            "FLAT spills 1 - min(1, buffer / (P1 M w + 2 p^2 w)) of its on-chip tensors to DRAM "
+            "(score block plus two staging tiles)")),
+    Design("cascade", "one_pass", "spatial",
+           lambda w, n, a: cascade(w.head_dim, n, w.batch * w.heads, a),
+           "1-pass cascade on FLAT's hardware: matmuls on the 2D array, the rest on the 1D array "
+           "(run with --arch flat)", "flat",
+           ("cascade: exponentials cost what the 1D array's exp costs (flat preset: 1 cycle, "
+            "exp + add energy) and P1 is sized for this buffer; `attnsim reproduce fusemax` "
+            "uses the artifact's switches instead (mappers.flat.CASCADE_ARTIFACT_*)",)),
     Design("search", "one_pass", "spatial",
            lambda w, n, a: _found(_search_one_pass(w, n, a), a),
            "search over tile factors and bindings of the 1-pass cascade (FuseMax's among them)",
@@ -79,13 +98,16 @@ def design(name: str) -> Design:
 def run_design(d: Design, w: Workload, seq: int, arch, accounting: str = "complete") -> dict:
     """Build and evaluate a design's mapping; a searching design also reports its search."""
     if d.search is None:
-        return evaluate(d.build(w, seq, arch), arch, accounting)
+        return evaluate(d.build(w, seq, arch), arch, accounting, d.assumptions)
     r = d.search(w, seq, arch)
-    return evaluate(_found(r, arch), arch, accounting) | {"search": search_report(r)}
+    return evaluate(_found(r, arch), arch, accounting, d.assumptions) | {
+        "search": search_report(r)}
 
 
-def evaluate(m: Mapping, arch, accounting: str = "complete") -> dict:
-    """Latency (ideal / compute / transfer), energy, traffic, utilisation, per-Einsum rows."""
+def evaluate(m: Mapping, arch, accounting: str = "complete",
+             assumptions: tuple[str, ...] = ()) -> dict:
+    """Latency (ideal / compute / transfer), energy, traffic, utilisation, per-Einsum rows;
+    `assumptions` (the design's) are reported after the estimator's."""
     arrays = ArchArrays.from_arch(arch)
     r = estimate(arrays, compile_mapping(m, arch, arrays))
     prices = price_list(arch, accounting=accounting)
@@ -111,5 +133,5 @@ def evaluate(m: Mapping, arch, accounting: str = "complete") -> dict:
                                    + r.write_bytes[0, arrays.levels.index(x)] for x in root)),
         "utilisation": {u: float(r.utilisation[0, k]) for k, u in enumerate(arrays.units)},
         "einsums": einsums, "accounting": accounting,
-        "assumptions": list(r.assumptions),
+        "assumptions": list(r.assumptions) + list(assumptions),
     }

@@ -45,6 +45,8 @@ def evaluate(
 
     attnsim evaluate --arch fusemax --cascade one_pass --model bert --seq 64K
 
+    attnsim evaluate --mapper flat --arch flat --model bert --seq 16K
+
     attnsim evaluate --mapper search --batch 1 --heads 32 --head-dim 128 --seq 16K -f json
     """
     if fmt not in ("table", "json"):

@@ -2,8 +2,9 @@
 
 Rows use the columns of the artifact's attention.csv (config, model, seq_len, traffic_bytes,
 latency_s, energy_pj, util_2d, util_1d) plus the published value of each where the artifact has
-the point. Designs not modelled yet (FLAT, the 1-pass cascade on FLAT's hardware) are listed as
-such, never filled in. Energy uses the artifact-compatible accounting, as the reproduction must.
+the point. Energy uses the artifact-compatible accounting, as the reproduction must; a design
+whose artifact run deviates from its own hardware (the 1-pass cascade on FLAT's) runs with the
+artifact's switches, which each row names in `artifact_switches`.
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ from typing import Callable, Iterable
 
 from archsim.spec import load_arch
 from mappers.mapping import Mapping
+from mappers.flat import (CASCADE_ARTIFACT_OVERRIDES, CASCADE_ARTIFACT_SIZING, cascade, flat,
+                          flat_configuration)
 from mappers.spatial import encoder_linear_layers, fusemax, unfused
 
 from .evaluate import evaluate
@@ -27,19 +30,28 @@ COLUMNS = ("traffic_bytes", "latency_s", "energy_pj", "util_2d", "util_1d")
 
 @dataclass(frozen=True)
 class Config:
-    """An artifact config: the preset it runs on and how its mapping is built."""
+    """An artifact config: the preset it runs on (with `overrides`), how its mapping is built,
+    and the artifact-compatible switches it uses (empty: none)."""
 
     name: str
     arch: str
     build: Callable[[Workload, int, object], Mapping] | None
     linear_of: str
+    overrides: tuple[str, ...] = ()
+    switches: str = ""
 
 
 CONFIGS = (
     Config("unfused", "unfused", lambda w, n, a: unfused(w.head_dim, n, w.batch * w.heads, a),
            "flat"),
-    Config("flat", "flat", None, "flat"),
-    Config("cascade", "flat", None, "flat"),
+    Config("flat", "flat", lambda w, n, a: flat(w.head_dim, n, w.batch * w.heads, a, (
+        flat_configuration(w.batch, w.heads, w.head_dim, n, a))), "flat"),
+    Config("cascade", "flat",
+           lambda w, n, a: cascade(w.head_dim, n, w.batch * w.heads, a, artifact=True), "flat",
+           CASCADE_ARTIFACT_OVERRIDES,
+           "artifact's cascade run: " + ", ".join(CASCADE_ARTIFACT_OVERRIDES + tuple(
+               f"P1 sized with {o}" for o in CASCADE_ARTIFACT_SIZING))
+           + " (2-cycle exp without exp energy; 16 MiB sizing, 32 MiB pricing)"),
     Config("architecture", "fusemax",
            lambda w, n, a: fusemax(None, w.head_dim, n, w.batch * w.heads, a, interleaved=False),
            "fusemax"),
@@ -72,8 +84,9 @@ def attention_rows(models: Iterable[str] = ("bert", "trxl", "t5", "xlm"),
     hw = {}
     rows = []
     for cfg in CONFIGS:
-        if cfg.build is not None and cfg.arch not in hw:
-            hw[cfg.arch] = load_arch(cfg.arch)
+        preset = (cfg.arch, cfg.overrides)
+        if cfg.build is not None and preset not in hw:
+            hw[preset] = load_arch(cfg.arch, cfg.overrides)
         for key in models:
             w = MODELS[key]
             for n in seqs:
@@ -81,8 +94,9 @@ def attention_rows(models: Iterable[str] = ("bert", "trxl", "t5", "xlm"),
                 if cfg.build is None:
                     row["status"] = "not modelled yet"
                 else:
-                    a = hw[cfg.arch]
-                    row |= _score(cfg.build(w, n, a), a) | {"status": "modelled"}
+                    a = hw[preset]
+                    row |= _score(cfg.build(w, n, a), a) | {"status": "modelled",
+                                                           "artifact_switches": cfg.switches}
                 pub = ref.get((cfg.name, w.name, label(n)))
                 for col in COLUMNS:
                     row[f"published_{col}"] = float(pub[col]) if pub else None

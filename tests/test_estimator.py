@@ -280,3 +280,74 @@ def test_bypass_streams_past_a_level_in_both_paths(tmp_path):
     with pytest.raises(MappingError, match="bypasses 'dram'"):
         compile_mapping(Mapping(c, {"m": 8}, (EinsumMapping("Y", "u1", nest, {"Y": ("dram",)}),
                                               EinsumMapping("Z", "u2", nest))), a, arr)
+
+
+def test_forwarded_operand_is_read_from_the_producers_pes(tmp_path):
+    # Y is kept in the buffer, but Z takes it straight from Y's PEs: Z reads no Y from the
+    # buffer (16 B less), in both paths
+    a, arr = arch_from(tmp_path, CHAIN_ARCH)
+    c = parse("Y[m] = A[m] * B[m]\nZ[m] = Y[m] + C[m]")
+    nest = (Level("dram"), Level("buffer", (Loop("m", 8),)))
+    ems = (EinsumMapping("Y", "u1", nest), EinsumMapping("Z", "u2", nest))
+    buf = arr.levels.index("buffer")
+    got = []
+    for forward in ({}, {"Y": ("Z",)}):
+        m = Mapping(c, {"m": 8}, ems, (FusionGroup(("Y", "Z"), {"Y": "buffer"},
+                                                   forward=forward),))
+        plain = costs(m, a)["Z"].read_bytes["buffer"]
+        assert estimate(arr, compile_mapping(m, a, arr)).read_bytes[0, buf] == pytest.approx(
+            plain + costs(m, a)["Y"].read_bytes["buffer"])
+        got.append(plain)
+    assert got[0] - got[1] == 16
+
+
+@pytest.mark.parametrize("share", [0.0, 0.25, 1.0])
+def test_spilled_share_streams_past_the_buffer_in_both_paths(tmp_path, share):
+    # Y (8 x 2 B) is kept in the buffer; a share s of it spills to DRAM: Y's write by Y and
+    # read by Z move s x 16 B each to DRAM and (1 - s) x 16 B stay at the buffer; its buffer
+    # footprint shrinks to (1 - s) x 16 B, which the capacity check sees: a 64 B buffer holds
+    # the 16 B tiles of A, B, C and Z, and Y's only when all of it spills.
+    a, arr = arch_from(tmp_path, CHAIN_ARCH)
+    c = parse("Y[m] = A[m] * B[m]\nZ[m] = Y[m] + C[m]")
+    nest = (Level("dram"), Level("buffer", (Loop("m", 8),)))
+    ems = (EinsumMapping("Y", "u1", nest), EinsumMapping("Z", "u2", nest))
+    m = Mapping(c, {"m": 8}, ems, (FusionGroup(("Y", "Z"), {"Y": "buffer"},
+                                               spill={"Y": ("buffer", share)}),))
+    per = costs(m, a)
+    assert per["Y"].write_bytes["dram"] == pytest.approx(16 * share)
+    assert per["Z"].read_bytes["dram"] == pytest.approx(16 + 16 * share)  # C, and Y's share
+    assert per["Y"].footprint["buffer"]["Y"] == pytest.approx(16 * (1 - share))
+    r = estimate(arr, compile_mapping(m, a, arr))
+    for lvl in ("dram", "buffer"):
+        k = arr.levels.index(lvl)
+        assert r.read_bytes[0, k] == pytest.approx(sum(x.read_bytes[lvl] for x in per.values()))
+        assert r.write_bytes[0, k] == pytest.approx(sum(x.write_bytes[lvl] for x in per.values()))
+    small, small_arr = arch_from(tmp_path, CHAIN_ARCH.replace("1KiB", "64B"), "small.yaml")
+    t = Template.from_mapping(m, small, small_arr)
+    assert t.compile(t.factors_of(m, small)[None])[1][0] == (share == 1.0)
+    with pytest.raises(MappingError, match="spill share of 'Y'"):
+        costs(Mapping(c, {"m": 8}, ems, (FusionGroup(("Y", "Z"), {"Y": "buffer"},
+                                                     spill={"Y": ("buffer", 1.5)}),)), a)
+
+
+def test_tensor_written_in_place_shares_its_hosts_footprint(tmp_path):
+    # Z overwrites Y (both 16 B, kept in the buffer): in place they need 16 B, not 32 B, so a
+    # 64 B buffer holds A, B, C and one of them; the traffic is unchanged
+    a, arr = arch_from(tmp_path, CHAIN_ARCH.replace("1KiB", "64B").replace(
+        "ops: {add: 2}}", "ops: {add: 2, mul: 1}}"))
+    c = parse("Y[m] = A[m] * B[m]\nZ[m] = Y[m] + C[m]\nW[m] = Z[m] * A[m]")
+    nest = (Level("dram"), Level("buffer", (Loop("m", 8),)))
+    ems = (EinsumMapping("Y", "u1", nest), EinsumMapping("Z", "u2", nest),
+           EinsumMapping("W", "u2", nest, {"W": ("buffer",)}))
+    fits = []
+    for in_place in ({}, {"Z": "Y"}):
+        m = Mapping(c, {"m": 8}, ems, (FusionGroup(("Y", "Z", "W"), {"Y": "buffer", "Z": "buffer"},
+                                                   in_place=in_place),))
+        t = Template.from_mapping(m, a, arr)
+        batch, ok = t.compile(t.factors_of(m, a)[None])
+        fits.append(bool(ok[0]))
+        plain = costs(m, a).values()
+        assert batch.read_bytes.sum() == sum(sum(x.read_bytes.values()) for x in plain)
+    assert fits == [False, True]
+    with pytest.raises(MappingError, match="'X' .* is not a tensor"):
+        Mapping(c, {"m": 8}, ems, (FusionGroup(("Y",), in_place={"Z": "X"}),)).space_of("Z")

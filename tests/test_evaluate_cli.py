@@ -60,5 +60,19 @@ def test_compare_designs_over_lengths(tmp_path):
     fused = [x for x in rows if x["design"] == "fusemax"]
     assert all(x["speedup"] > 5 and x["energy_ratio"] < 1 for x in fused)
     assert html.stat().st_size > 0
-    bad = runner.invoke(app, ["compare", "--designs", "unfused,flat", "--model", "t5", "--seq", "1K"])
-    assert bad.exit_code == 2 and "unknown mapper 'flat'" in bad.output
+    bad = runner.invoke(app, ["compare", "--designs", "unfused,magic", "--model", "t5", "--seq",
+                              "1K"])
+    assert bad.exit_code == 2 and "unknown mapper 'magic'" in bad.output
+
+
+def test_compare_all_four_designs_of_the_paper():
+    # T5 at 64K, each design on its preset: FuseMax fastest, unfused slowest (artifact
+    # attention.csv: 4.9 s, 57.1 s). With the 1D array's own 1-cycle exp the 1-pass cascade
+    # (3p + 4 + 2F cycles per 1D point group) beats FLAT's softmax-bound 4p; the artifact's
+    # 2-cycle exp (4p + 5 + 2F) puts it behind (41.3 s vs FLAT's 36.6 s)
+    r = runner.invoke(app, ["compare", "--designs", "unfused,flat,cascade,fusemax", "--model",
+                            "t5", "--seq", "64K", "-f", "json"])
+    assert r.exit_code == 0, r.output
+    lat = {x["design"]: x["latency_s"] for x in json.loads(r.stdout)}
+    assert lat["fusemax"] < lat["cascade"] < lat["flat"] < lat["unfused"]
+    assert lat["cascade"] / lat["flat"] == pytest.approx((3 * 256 + 4 + 128) / (4 * 256), rel=0.01)

@@ -20,7 +20,9 @@ def test_reproduce_json_and_files(tmp_path):
     d = json.loads(r.stdout)
     rows = d["attention"]
     assert {x["config"] for x in rows} == {"unfused", "flat", "cascade", "architecture", "binding"}
-    assert all(x["status"] == "not modelled yet" for x in rows if x["config"] in ("flat", "cascade"))
+    assert all(x["status"] == "modelled" for x in rows)
+    assert all(x["artifact_switches"] for x in rows if x["config"] == "cascade")
+    assert not any(x["artifact_switches"] for x in rows if x["config"] != "cascade")
     binding = [x for x in rows if x["config"] == "binding"]
     assert len(binding) == 6 and all(
         abs(x["latency_s"] / x["published_latency_s"] - 1) < 0.02 for x in binding)
