@@ -12,6 +12,10 @@ unit's PEs, tiles within every memory's capacity).
 Factors come as columns of an array F[n, C]: by default one column per loop slot of every
 Einsum (`factors_of`), or any other layout given by `bind(columns, base)`, e.g. the shared nest
 of a fused cascade where many Einsums read the same column.
+
+A tensor homed off a path (`Mapping.home`) adds route entries: the first traffic term of the
+tensor (at the depth where it enters the path) also reads, writes or crosses, by the same
+volume, each memory and link of its route (mappers.plain.travel states the rule).
 """
 
 from __future__ import annotations
@@ -24,8 +28,8 @@ from numba import njit
 from archsim.estimator import PIPELINED, SEQUENTIAL, ArchArrays, MappingBatch
 from einsum_cascades.ir import Ref, refs
 
-from .mapping import (Loop, Mapping, MappingError, epoch_ranks, keep_depth, source_tensor,
-                      working_einsums)
+from .mapping import (Loop, Mapping, MappingError, epoch_ranks, keep_depth, route,
+                      source_tensor, working_einsums)
 from .ops import op_counts
 from .plain import costs as plain_costs
 from .plain import nest
@@ -83,6 +87,7 @@ class Kernel:
     terms: np.ndarray        # [Tm, 10] int: e, g, child, tensor, is_out, tile, deliv, res, whole, traffic
     word: np.ndarray         # [Tm]
     epoch_prod: np.ndarray   # [S] product giving a stage's derived epochs, -1 if fixed
+    route: np.ndarray        # [R, 3] int: term, level or link index, 0 read / 1 write / 2 link
 
 
 @dataclass
@@ -92,13 +97,15 @@ class Template:
     keys: tuple[str, ...]
     slots: tuple[tuple[_Slot, ...], ...]   # per Einsum, its loops (completed) outermost first
     paths: tuple[tuple[int, ...], ...]     # per Einsum, global level index at each depth
-    tensors: tuple[tuple[tuple[int, bool, frozenset, frozenset, int, float, frozenset], ...], ...]
+    tensors: tuple[tuple[tuple[int, bool, frozenset, frozenset, int, float, frozenset,
+                               tuple[tuple[int, int], ...]], ...], ...]
     shapes: tuple[dict[str, int], ...]     # per Einsum, its rank shapes
     unit_lanes: np.ndarray
     capacity: np.ndarray
     n_tensors: int
     static: MappingBatch
     instances: int
+    n_links: int
     epoch_slots: tuple[tuple[int, frozenset] | None, ...]  # per stage: (Einsum, ranks) if derived
     _identity: Kernel | None = None
 
@@ -127,8 +134,19 @@ class Template:
                 live = ranks - {c.tensors[name].iterative}
                 keep = keep_depth(kept, name, path)
                 skip = frozenset(em.bypassed(ref.tensor, path) | em.bypassed(name, path))
+                trip: tuple[tuple[int, int], ...] = ()
+                if name in m.home:
+                    way = route(arch, m.home[name], path)
+                    if keep <= way.entry and len(way.memories) > 1:
+                        src, dst = (way.memories[-1], way.memories[0]) if out else (
+                            way.memories[0], way.memories[-1])
+                        trip = ((arrays.levels.index(src), 0), (arrays.levels.index(dst), 1))
+                        trip += tuple((arrays.levels.index(x), k) for x in way.memories[1:-1]
+                                      for k in (0, 1))
+                        trip += tuple((arrays.links.index(x), 2) for x in way.links)
+                    keep = max(keep, way.entry)
                 row.append((names.index(name), out, ranks, live, keep,
-                            float(c.tensors[name].word_bytes), skip))
+                            float(c.tensors[name].word_bytes), skip, trip))
             tensors.append(tuple(row))
         lanes = np.array([arch.computes[em.unit].lanes for em in m.einsums], float)
         keys = tuple(em.einsum for em in m.einsums)
@@ -137,7 +155,7 @@ class Template:
                        for st in m.stages_or_default())
         return cls(keys, tuple(slots), tuple(paths), tuple(tensors), tuple(shapes), lanes,
                    arrays.level_capacity.copy(), len(names), _static(m, arrays), m.instances,
-                   epochs)
+                   len(arrays.links), epochs)
 
     @property
     def width(self) -> int:
@@ -162,14 +180,14 @@ class Template:
             return int(columns[e, j]), float(base[e, j])
 
         inst = (-1, float(self.instances))  # the outermost loop over independent instances
-        checks, values, lanes_prod, terms, words = [], [], [], [], []
+        checks, values, lanes_prod, terms, words, trips = [], [], [], [], [], []
         for e, slots in enumerate(self.slots):
             for r, shape in self.shapes[e].items():
                 checks.append(p.add([member(e, j) for j, s in enumerate(slots) if s.loop.rank == r]))
                 values.append(float(shape))
             lanes_prod.append(p.add([member(e, j) for j, s in enumerate(slots) if s.loop.spatial]))
             path = self.paths[e]
-            for tensor, out, ranks, live, keep, word, skip in self.tensors[e]:
+            for tensor, out, ranks, live, keep, word, skip, trip in self.tensors[e]:
                 whole = p.add([member(e, j) for j, s in enumerate(slots) if s.loop.rank in ranks]
                               + [inst])
                 for d in range(len(path)):
@@ -187,8 +205,12 @@ class Template:
                         if 0 < d and keep <= d and d not in skip else -1
                     child = path[d + 1] if d + 1 < len(path) else -1
                     src = path[max(k for k in range(d + 1) if k not in skip)]
+                    moves = d >= keep and d + 1 not in skip
+                    if moves and trip:  # the first term that moves it carries its route
+                        trips.extend((len(terms), x, k) for x, k in trip)
+                        trip = ()
                     terms.append((e, src, child, tensor, int(out), tile, deliv, res, whole,
-                                  int(d >= keep and d + 1 not in skip)))
+                                  int(moves)))
                     words.append(word)
         epoch_prod = [-1 if ep is None else p.add(
             [member(ep[0], j) for j, s in enumerate(self.slots[ep[0]])
@@ -198,7 +220,7 @@ class Template:
                       np.array(p.end, np.int64), np.array(p.const), np.array(checks, np.int64),
                       np.array(values), np.array(lanes_prod, np.int64),
                       np.array(terms, np.int64).reshape(-1, 10), np.array(words),
-                      np.array(epoch_prod, np.int64))
+                      np.array(epoch_prod, np.int64), np.array(trips, np.int64).reshape(-1, 3))
 
     def compile(self, factors: np.ndarray, kernel: Kernel | None = None,
                 out: tuple[MappingBatch, np.ndarray] | None = None
@@ -223,17 +245,17 @@ class Template:
         derived = (kernel.epoch_prod >= 0).any()
         if out is not None and len(out[1]) == n:
             rd, wr, lanes, valid = out[0].read_bytes, out[0].write_bytes, out[0].lanes_used, out[1]
-            epochs = out[0].stage_epochs
-            rd[:], wr[:] = 0.0, 0.0
+            epochs, lk = out[0].stage_epochs, out[0].link_bytes
+            rd[:], wr[:], lk[:] = 0.0, 0.0, 0.0
         else:
-            rd, wr = np.zeros((n, E, L)), np.zeros((n, E, L))
+            rd, wr, lk = np.zeros((n, E, L)), np.zeros((n, E, L)), np.zeros((n, E, self.n_links))
             lanes, valid = np.zeros((n, E)), np.ones(n, bool)
             epochs = np.repeat(s.stage_epochs, n, axis=0) if derived else s.stage_epochs
         _traffic(F, kernel.cols, kernel.start, kernel.end, kernel.const, kernel.check_prod,
                  kernel.check_value, kernel.lanes_prod, self.unit_lanes, kernel.terms,
-                 kernel.word, self.capacity, self.n_tensors, kernel.epoch_prod, rd, wr, lanes,
-                 epochs, valid)
-        return MappingBatch(s.unit, s.ops, lanes, rd, wr, s.link_bytes, s.stage, s.stage_mode,
+                 kernel.word, self.capacity, self.n_tensors, kernel.epoch_prod, kernel.route, rd,
+                 wr, lk, lanes, epochs, valid)
+        return MappingBatch(s.unit, s.ops, lanes, rd, wr, lk, s.stage, s.stage_mode,
                             epochs), valid
 
 
@@ -275,12 +297,13 @@ def compile_mapping(m: Mapping, arch, arrays: ArchArrays) -> MappingBatch:
 
 @njit(cache=True)
 def _traffic(F, cols, start, end, const, check_prod, check_value, lanes_prod, unit_lanes,
-             terms, word, capacity, n_tensors, epoch_prod, rd, wr, lanes, epochs,
+             terms, word, capacity, n_tensors, epoch_prod, route, rd, wr, lk, lanes, epochs,
              valid):  # pragma: no cover
     n = F.shape[0]
     K = start.shape[0]
     L = capacity.shape[0]
     P = np.empty(K)
+    moved = np.zeros(terms.shape[0])  # bytes each term moves, for the routes that follow it
     foot = np.zeros((L, n_tensors))
     for i in range(n):
         for k in range(K):
@@ -310,6 +333,7 @@ def _traffic(F, cols, start, end, const, check_prod, check_value, lanes_prod, un
             if terms[t, 9] == 0:
                 continue
             vol = P[terms[t, 5]] * P[terms[t, 6]] * word[t]
+            moved[t] = vol
             if out == 0:
                 rd[i, e, g] += vol
                 if child >= 0:
@@ -323,6 +347,15 @@ def _traffic(F, cols, start, end, const, check_prod, check_value, lanes_prod, un
                     rd[i, e, g] += psum
                     if child >= 0:
                         wr[i, e, child] += psum
+        for r in range(route.shape[0]):
+            t, x, kind = route[r, 0], route[r, 1], route[r, 2]
+            e = terms[t, 0]
+            if kind == 0:
+                rd[i, e, x] += moved[t]
+            elif kind == 1:
+                wr[i, e, x] += moved[t]
+            else:
+                lk[i, e, x] += moved[t]
         for g in range(L):
             total = 0.0
             for t in range(n_tensors):

@@ -11,17 +11,22 @@ product of every temporal loop at or above X up to the innermost one indexing T 
 that one reuse the tile), times every spatial loop at or above X indexing T (a spatial loop
 that does not index T multicasts it). Outputs travel up the same way; when a reduction loop
 sits outside the output's last loop, partial sums are written back and read again.
+
+A tensor homed off the path (`Mapping.home`) enters it at the nearest path memory: the levels
+above the entry see none of it, and every byte the entry delivers (or an output's, receives)
+first travels the route: read at the home, read and written at each memory between, carried by
+each link, written at the entry (outputs the other way).
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from einsum_cascades.ir import Ref, refs
 
-from .mapping import (EinsumMapping, Loop, Mapping, MappingError, Stage, epoch_ranks,
-                      keep_depth, source_tensor, working_einsums)
+from .mapping import (EinsumMapping, Loop, Mapping, MappingError, Route, Stage, epoch_ranks,
+                      keep_depth, route, source_tensor, working_einsums)
 from .ops import op_counts
 
 
@@ -35,6 +40,7 @@ class EinsumCost:
     read_bytes: dict[str, float]
     write_bytes: dict[str, float]
     footprint: dict[str, dict[str, float]]  # memory -> tensor -> bytes resident per instance
+    link_bytes: dict[str, float] = field(default_factory=dict)
 
 
 def nest(m: Mapping, em: EinsumMapping, path: tuple[str, ...]) -> list[tuple[int, Loop]]:
@@ -84,6 +90,7 @@ def einsum_cost(m: Mapping, em: EinsumMapping, arch, ops: dict[str, float]) -> E
     kept = m.kept(em.einsum)
     reads = {x: 0.0 for x in path}
     writes = {x: 0.0 for x in path}
+    links: dict[str, float] = {}
     footprint: dict[str, dict[str, float]] = {x: {} for x in path}
     operands = [(r, False) for r in dict((r.tensor, r) for r in refs(e.expr)).values()]
     out_ref = Ref(e.output, tuple(i for i in e.out_indices), e.pos)
@@ -93,7 +100,13 @@ def einsum_cost(m: Mapping, em: EinsumMapping, arch, ops: dict[str, float]) -> E
         word = c.tensors[tensor].word_bytes
         live = ranks - {c.tensors[tensor].iterative}
         keep = keep_depth(kept, tensor, path)
+        way = route(arch, m.home[tensor], path) if tensor in m.home else Route(0, (), ())
+        travels = keep <= way.entry and len(way.memories) > 1  # a fusion keep holds it below
+        keep = max(keep, way.entry)
         skip = em.bypassed(ref.tensor, path) | em.bypassed(tensor, path)
+        if way.entry in skip:
+            raise MappingError(f"'{em.einsum}' bypasses '{path[way.entry]}', where '{tensor}' "
+                               f"enters from its home '{m.home[tensor]}'")
         whole = math.prod(lp.factor for _, lp in loops if lp.rank in ranks)
         for d in range(len(path)):
             tile = math.prod(lp.factor for lv, lp in loops if lv > d and lp.rank in ranks)
@@ -109,6 +122,9 @@ def einsum_cost(m: Mapping, em: EinsumMapping, arch, ops: dict[str, float]) -> E
                                    if (not lp.spatial and k <= last)
                                    or (lp.spatial and lp.rank in ranks))
             volume = tile * deliveries * word * m.instances
+            if travels:
+                travel(way, volume, is_out, reads, writes, links)
+                travels = False
             child = path[d + 1] if d + 1 < len(path) else None
             if not is_out:
                 reads[src] += volume
@@ -123,7 +139,25 @@ def einsum_cost(m: Mapping, em: EinsumMapping, arch, ops: dict[str, float]) -> E
                     reads[src] += psum
                     if child:
                         writes[child] += psum
-    return EinsumCost(em.unit, ops, float(lanes), reads, writes, footprint)
+    return EinsumCost(em.unit, ops, float(lanes), reads, writes, footprint, links)
+
+
+def travel(way: Route, volume: float, is_out: bool, reads: dict[str, float],
+           writes: dict[str, float], links: dict[str, float]) -> None:
+    """Bytes along a route: read at one end, written at the other, both at memories between,
+    over every link (an input from its home to the entry, an output back)."""
+    for mem in way.memories:
+        reads.setdefault(mem, 0.0)
+        writes.setdefault(mem, 0.0)
+    src, dst = (way.memories[-1], way.memories[0]) if is_out else (way.memories[0],
+                                                                    way.memories[-1])
+    reads[src] += volume
+    writes[dst] += volume
+    for mid in way.memories[1:-1]:
+        reads[mid] += volume
+        writes[mid] += volume
+    for link in way.links:
+        links[link] = links.get(link, 0.0) + volume
 
 
 def tile_at(loops: list[tuple[int, Loop]], d: int, ranks: set[str]) -> float:
@@ -175,8 +209,14 @@ def evaluate(m: Mapping, arch, ops: dict[str, dict[str, float]] | None = None
             t_m = 0.0
             for lvl in ec.read_bytes:
                 mm = arch.memories[lvl]
-                t = (ec.read_bytes[lvl] + ec.write_bytes[lvl]) / (mm.bandwidth_bytes_per_s * mm.count)
+                t = (ec.read_bytes[lvl] + ec.write_bytes[lvl]) / (
+                    mm.bandwidth_bytes_per_s * mm.count)
                 mem[lvl] = mem.get(lvl, 0.0) + t
+                t_m = max(t_m, t)
+            for name, n in ec.link_bytes.items():
+                lk = arch.links[name]
+                t = n / (lk.bandwidth_bytes_per_s * lk.count)
+                mem[name] = mem.get(name, 0.0) + t
                 t_m = max(t_m, t)
             seq += max(t_c, t_m)
             seq_c += t_c
