@@ -1,0 +1,172 @@
+"""LLM decode steps on storage systems: each system's mapping scored, capacity checked, split.
+
+A system (mappers.storage) maps one decode step; this module picks the architecture variant
+(drives), checks that weights and KV cache fit where they live, scores the mapping with the
+estimator and reports throughput with its split and assumptions. Nothing here is a per-system
+formula: latency comes from the estimator, bytes from the mapping's homes and loop nests.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import replace
+
+from archsim.estimator import ArchArrays, estimate
+from mappers.compile import Template
+from mappers.storage import ATTENTION, PAGE_TOKENS, DecodeShape, System, decode_step, kv_tokens_read
+
+from .llm import LLM
+
+SYSTEMS = {s.name: s for s in (
+    System("gpu", "gpu", "gpu_hbm"),
+    System("deepspeed", "gpu", "host_dram", overlap=(
+        "the KV cache of the next layer streams over PCIe while this layer computes")),
+    System("flexgen", "gpu", "ssd", overlap=(
+        "the KV cache of the next layer streams from the SSD while this layer computes")),
+    System("instinfer", "drive", "nand"),
+    System("instinfer_sparse", "drive", "nand", sparse=True),
+)}
+
+DESCRIPTIONS = {
+    "gpu": "KV cache in GPU memory (out of memory where weights + KV exceed it)",
+    "deepspeed": "KV cache in host DRAM over PCIe x16 (on the SSD when host DRAM is full)",
+    "flexgen": "KV cache on the conventional SSD, streamed over PCIe to the GPU",
+    "instinfer": "attention in the drive next to the flash; q, k, v and the output cross PCIe",
+    "instinfer_sparse": "InstInfer reading 1/8 of the KV cache (SparF)",
+}
+
+ASSUMPTIONS = (
+    "decode step = one instance of the layer cascade per layer; norms, residuals, activation "
+    "and the LM head are left out",
+    "weights live in GPU memory; linear layers run on the tensor cores, weights streamed once",
+    "KV in flash is read in whole 4 KB pages of 16 tokens x 128 channels of one head",
+    "KV crossing PCIe is staged in host DRAM (read and written there); InstInfer's P2P "
+    "transfers of q, k, v and the output are counted the same way",
+    "drives split the heads evenly; each drive has its own flash channels and PCIe x4, the "
+    "host's PCIe x16 is shared",
+    "instinfer: GPU layers and drive attention take turns within a layer (data dependence); "
+    "the engine overlaps its flash reads with its compute",
+    "instinfer_sparse: 1/8 of the tokens' K and V read (the approximate-score pass counted "
+    "inside that 1/8); K also stored channel-major, so K takes twice the flash space",
+    "deepspeed: the KV cache lives in one place: host DRAM if it fits whole, else the SSD",
+    "throughput = batch / latency of one step at the mean context (prompt + generated / 2) in "
+    "reproductions; capacity is checked at the longest context",
+)
+
+
+def system(name: str) -> System:
+    """A system by name; the error lists the known ones."""
+    if name not in SYSTEMS:
+        raise ValueError(f"unknown system '{name}' (systems: {', '.join(SYSTEMS)})")
+    return SYSTEMS[name]
+
+
+def with_drives(arch, root: str, drives: int):
+    """`arch` with the tree under memory `root` (its memories, units and the links touching
+    it) replicated `drives` times, by counts."""
+    if drives < 1:
+        raise ValueError(f"--drives must be at least 1, got {drives}")
+    if drives == 1:
+        return arch
+    tree = {n for n in list(arch.memories) + list(arch.computes)
+            if arch.parent_chain(n)[-1] == root}
+    sets = [f"{n}.count={(arch.memories.get(n) or arch.computes[n]).count * drives}"
+            for n in sorted(tree)]
+    sets += [f"{n}.count={lk.count * drives}" for n, lk in sorted(arch.links.items())
+             if set(lk.between) & tree]
+    return arch.with_overrides(sets)
+
+
+def _capacity(arch, memory: str) -> float:
+    m = arch.memories[memory]
+    return m.capacity_bytes * m.count
+
+
+def kv_cache_bytes(model: LLM, batch: int, context: int, paged: bool, sparse: bool) -> float:
+    """Bytes of the KV cache at `context` tokens: whole pages in flash; sparse keeps K twice."""
+    tokens = math.ceil(context / PAGE_TOKENS) * PAGE_TOKENS if paged else context
+    copies = 1.5 if sparse else 1.0
+    return model.kv_bytes_per_token() * batch * tokens * copies
+
+
+def placement(sys: System, model: LLM, batch: int, context: int, arch) -> tuple[str, str]:
+    """(memory holding the KV cache, '' or why the step does not fit)."""
+    gb = 1e9
+    weights = model.weight_bytes()
+    gpu_mem = "gpu_hbm"
+    if weights > _capacity(arch, gpu_mem):
+        return sys.kv_home, (f"weights {weights / gb:.1f} GB exceed {gpu_mem} "
+                             f"{_capacity(arch, gpu_mem) / gb:.0f} GB")
+    home = sys.kv_home
+    paged = arch.memories[home].cls == "nand"
+    kv = kv_cache_bytes(model, batch, context, paged, sys.sparse)
+    if home == gpu_mem:
+        if weights + kv > _capacity(arch, gpu_mem):
+            return home, (f"weights {weights / gb:.1f} GB + KV cache {kv / gb:.1f} GB exceed "
+                          f"{gpu_mem} {_capacity(arch, gpu_mem) / gb:.0f} GB")
+        return home, ""
+    if sys.name == "deepspeed" and kv > _capacity(arch, home):
+        home = "ssd"  # spills: ZeRO-Inference offloads to one device, host DRAM or NVMe
+        kv = kv_cache_bytes(model, batch, context, True, False)
+    if kv > _capacity(arch, home):
+        return home, f"KV cache {kv / gb:.1f} GB exceeds {home} {_capacity(arch, home) / gb:.0f} GB"
+    return home, ""
+
+
+def evaluate_step(name: str, model: LLM, batch: int, context: int, drives: int, arch,
+                  capacity_context: int | None = None) -> dict:
+    """One decode step of `model` at `batch` x `context` cached tokens on system `name`:
+    latency, tokens/s, split, capacity verdict and assumptions (a JSON-ready row)."""
+    sys = system(name)
+    if batch < 1 or context < 1:
+        raise ValueError(f"batch and context must be positive, got {batch} and {context}")
+    if drives < 1:
+        raise ValueError(f"--drives must be at least 1, got {drives}")
+    drive_root = "nand" if sys.attention_on == "drive" else "ssd"
+    home, why = placement(sys, model, batch, capacity_context or context,
+                          with_drives(arch, drive_root, drives))
+    sys = replace(sys, kv_home=home)
+    if home in ("nand", "ssd"):
+        arch = with_drives(arch, home, drives)
+    row = {"system": name, "model": model.name, "batch": batch, "drives": drives,
+           "context": context, "kv_home": home, "oom": bool(why), "oom_reason": why,
+           "tokens_per_s": 0.0, "latency_s": None}
+    if why:
+        return row | {"assumptions": list(ASSUMPTIONS)}
+    paged = arch.memories[home].cls == "nand"
+    shape = DecodeShape(model.layers, model.hidden, model.heads, model.ffn, model.gated, batch,
+                        kv_tokens_read(context, sys.sparse, paged))
+    m = decode_step(sys, shape, arch)
+    arrays = ArchArrays.from_arch(arch)
+    t = Template.from_mapping(m, arch, arrays)
+    batch_arrays, valid = t.compile(t.factors_of(m, arch)[None])
+    if not valid[0]:
+        return row | {"oom": True, "oom_reason": "the step's tiles exceed a memory's capacity",
+                      "assumptions": list(ASSUMPTIONS)}
+    r = estimate(arrays, batch_arrays)
+    latency = float(r.latency_s[0])
+    stages = m.stages_or_default()
+    split = {"non_attention_s": 0.0, "attention_s": 0.0, "overlapped_s": 0.0}
+    for k, st in enumerate(stages):
+        att = [key in ATTENTION for key in st.einsums]
+        part = "attention_s" if all(att) else "non_attention_s" if not any(att) else "overlapped_s"
+        split[part] += float(r.stage_s[0, k])
+    busy = {lvl: float((r.read_bytes[0, j] + r.write_bytes[0, j]) / arrays.level_bandwidth[j])
+            for j, lvl in enumerate(arrays.levels)
+            if r.read_bytes[0, j] + r.write_bytes[0, j] > 0 and math.isfinite(
+                arrays.level_bandwidth[j])}
+    busy |= {lk: float(r.link_bytes[0, k] / arrays.link_bandwidth[k])
+             for k, lk in enumerate(arrays.links) if r.link_bytes[0, k] > 0}
+    busy |= {u: float(r.busy_s[0, k]) for k, u in enumerate(arrays.units) if r.busy_s[0, k] > 0}
+    return row | {
+        "kv_tokens_read": shape.kv_tokens, "latency_s": latency,
+        "tokens_per_s": batch / latency, "ideal_s": float(r.ideal_s[0]),
+        "compute_s": float(r.compute_s[0]), "transfer_s": float(r.transfer_s[0]),
+        "split_s": split, "busy_s": busy,
+        "bytes": {x: float(r.read_bytes[0, j] + r.write_bytes[0, j])
+                  for j, x in enumerate(arrays.levels) if r.read_bytes[0, j] + r.write_bytes[0, j]}
+        | {x: float(r.link_bytes[0, k]) for k, x in enumerate(arrays.links) if r.link_bytes[0, k]},
+        "overlap": sys.overlap or "none across Einsums (each overlaps its own transfers)",
+        "assumptions": list(r.assumptions) + list(ASSUMPTIONS),
+    }
+
