@@ -160,8 +160,9 @@ class System:
     overlap: str = ""        # what overlaps, stated with every result
 
 
-def decode_step(sys: System, s: DecodeShape, arch) -> Mapping:
-    """The decode step of `s` as `sys` maps it on `arch` (one cascade instance per layer)."""
+def decode_step(sys: System, s: DecodeShape, arch, weights_home: str | None = None) -> Mapping:
+    """The decode step of `s` as `sys` maps it on `arch` (one cascade instance per layer);
+    `weights_home` puts the weights off the GPU (streamed to it every step)."""
     c = layer_cascade(s.gated)
     gpu = {"mac": "tensor_core", "exp": "sfu", "other": "cuda_core"}
     work = [e for e in c.einsums if e.kind != "init"]
@@ -188,6 +189,8 @@ def decode_step(sys: System, s: DecodeShape, arch) -> Mapping:
             bypass = {t: path[1:] for t in ("KC", "VC") if t in e.inputs}
         ems.append(EinsumMapping(e.key, unit, levels, bypass))
     home = {t: sys.kv_home for t in ("KC", "VC", "KN", "VN")}
+    if weights_home is not None:
+        home |= {t: weights_home for t in c.inputs if t.startswith("W")}
     fusion: tuple[FusionGroup, ...] = ()
     stages: tuple[Stage, ...] = ()
     keys = tuple(em.einsum for em in ems)

@@ -14,13 +14,14 @@ from einsum_cascades import load
 
 from .arch_cli import SetOpt
 from .evaluate import DESIGNS, design, evaluate as evaluate_design
+from .storage_cli import SYSTEM_HELP, evaluate_storage
 from .workloads import Workload, model, parse_count
 
 out = Console(markup=False, highlight=False)
 
 
 def evaluate(
-    seq: Annotated[str, typer.Option(help="Sequence length M = P, e.g. 64K.")],
+    seq: Annotated[Optional[str], typer.Option(help="Sequence length M = P, e.g. 64K.")] = None,
     arch: Annotated[str, typer.Option(help="Preset name or spec file.")] = "fusemax",
     overrides: SetOpt = None,
     cascade: Annotated[Optional[str], typer.Option(
@@ -35,6 +36,12 @@ def evaluate(
     accounting: Annotated[str, typer.Option(
         help="Energy accounting: complete, or artifact (FuseMax artifact's).")] = "complete",
     fmt: Annotated[str, typer.Option("--format", "-f", help="table or json.")] = "table",
+    phase: Annotated[Optional[str], typer.Option(help="prefill or decode.")] = None,
+    context: Annotated[Optional[int], typer.Option(
+        min=1, help="Tokens in the KV cache (decode).")] = None,
+    system_name: Annotated[Optional[str], typer.Option("--system", help=SYSTEM_HELP)] = None,
+    drives: Annotated[Optional[int], typer.Option(
+        min=1, help="Drives splitting the heads (storage presets).")] = None,
 ) -> None:
     """Map a workload with a design, score it, and say how long, how much energy and why.
 
@@ -46,14 +53,24 @@ def evaluate(
     attnsim evaluate --arch fusemax --cascade one_pass --model bert --seq 64K
 
     attnsim evaluate --mapper search --batch 1 --heads 32 --head-dim 128 --seq 16K -f json
+
+    attnsim evaluate --arch instinfer_csd --model opt-13b --phase decode --batch 64 --context 2048 --system flexgen
     """
     if fmt not in ("table", "json"):
         raise ValueError(f"--format must be table or json, got '{fmt}'")
+    a = load_arch(arch, overrides or ())
+    if a.substrate == "storage":
+        evaluate_storage(a, model_name, batch, context, phase, system_name, drives, fmt)
+        return
+    if system_name is not None or drives is not None:
+        raise ValueError(f"--system and --drives need a storage architecture (e.g. instinfer_csd), "
+                         f"not '{a.name}'")
+    if seq is None:
+        raise ValueError("give --seq, the sequence length (e.g. 64K)")
     d = design(mapper)
     if cascade is not None and load(cascade).name != d.cascade:
         raise ValueError(f"mapper '{mapper}' runs the '{d.cascade}' cascade, not '{cascade}'")
     w = workload(model_name, batch, heads, head_dim)
-    a = load_arch(arch, overrides or ())
     r = evaluate_design(d.build(w, parse_count(seq), a), a, accounting)
     r = {"mapper": mapper, "model": w.name} | r
     if fmt == "json":

@@ -130,3 +130,8 @@ def print_tables(rows: list[dict], heads: list[dict]) -> None:
     out.print(h)
     out.print("'paper' means cover BERT, TrXL, T5 and XLM; 'artifact' means cover the points the "
               "artifact has (XLM is held back there), beside ours on the same points")
+
+
+from .instinfer_cli import instinfer  # noqa: E402  (a second reproduction, its own module)
+
+reproduce_app.command("instinfer")(instinfer)

@@ -38,7 +38,8 @@ DESCRIPTIONS = {
 ASSUMPTIONS = (
     "decode step = one instance of the layer cascade per layer; norms, residuals, activation "
     "and the LM head are left out",
-    "weights live in GPU memory; linear layers run on the tensor cores, weights streamed once",
+    "weights live in GPU memory, or all in host DRAM (streamed over PCIe every step) when they "
+    "do not fit; linear layers run on the tensor cores, each weight read once per step",
     "KV in flash is read in whole 4 KB pages of 16 tokens x 128 channels of one head",
     "KV crossing PCIe is staged in host DRAM (read and written there); InstInfer's P2P "
     "transfers of q, k, v and the output are counted the same way",
@@ -89,28 +90,34 @@ def kv_cache_bytes(model: LLM, batch: int, context: int, paged: bool, sparse: bo
     return model.kv_bytes_per_token() * batch * tokens * copies
 
 
-def placement(sys: System, model: LLM, batch: int, context: int, arch) -> tuple[str, str]:
-    """(memory holding the KV cache, '' or why the step does not fit)."""
+def placement(sys: System, model: LLM, batch: int, context: int, arch
+              ) -> tuple[str, str, str]:
+    """(memory holding the KV cache, memory holding the weights, '' or why it does not fit).
+    Weights stay in GPU memory when they fit there, else in host DRAM."""
     gb = 1e9
     weights = model.weight_bytes()
-    gpu_mem = "gpu_hbm"
-    if weights > _capacity(arch, gpu_mem):
-        return sys.kv_home, (f"weights {weights / gb:.1f} GB exceed {gpu_mem} "
-                             f"{_capacity(arch, gpu_mem) / gb:.0f} GB")
-    home = sys.kv_home
-    paged = arch.memories[home].cls == "nand"
+    gpu, host = "gpu_hbm", "host_dram"
+    kv_home = sys.kv_home
+    paged = arch.memories[kv_home].cls == "nand"
     kv = kv_cache_bytes(model, batch, context, paged, sys.sparse)
-    if home == gpu_mem:
-        if weights + kv > _capacity(arch, gpu_mem):
-            return home, (f"weights {weights / gb:.1f} GB + KV cache {kv / gb:.1f} GB exceed "
-                          f"{gpu_mem} {_capacity(arch, gpu_mem) / gb:.0f} GB")
-        return home, ""
-    if sys.name == "deepspeed" and kv > _capacity(arch, home):
-        home = "ssd"  # spills: ZeRO-Inference offloads to one device, host DRAM or NVMe
+    if kv_home == gpu:
+        if weights + kv > _capacity(arch, gpu):
+            return kv_home, gpu, (f"weights {weights / gb:.1f} GB + KV cache {kv / gb:.1f} GB "
+                                  f"exceed {gpu} {_capacity(arch, gpu) / gb:.0f} GB")
+        return kv_home, gpu, ""
+    w_home = gpu if weights <= _capacity(arch, gpu) else host
+    host_free = _capacity(arch, host) - (weights if w_home == host else 0.0)
+    if host_free < 0:
+        return kv_home, w_home, (f"weights {weights / gb:.1f} GB exceed {gpu} and {host} "
+                                 f"{_capacity(arch, host) / gb:.0f} GB")
+    if sys.name == "deepspeed" and kv > host_free:
+        kv_home = "ssd"  # spills: ZeRO-Inference offloads to one device, host DRAM or NVMe
         kv = kv_cache_bytes(model, batch, context, True, False)
-    if kv > _capacity(arch, home):
-        return home, f"KV cache {kv / gb:.1f} GB exceeds {home} {_capacity(arch, home) / gb:.0f} GB"
-    return home, ""
+    free = host_free if kv_home == host else _capacity(arch, kv_home)
+    if kv > free:
+        return kv_home, w_home, (f"KV cache {kv / gb:.1f} GB exceeds {kv_home} "
+                                 f"{free / gb:.0f} GB free")
+    return kv_home, w_home, ""
 
 
 def evaluate_step(name: str, model: LLM, batch: int, context: int, drives: int, arch,
@@ -123,20 +130,20 @@ def evaluate_step(name: str, model: LLM, batch: int, context: int, drives: int, 
     if drives < 1:
         raise ValueError(f"--drives must be at least 1, got {drives}")
     drive_root = "nand" if sys.attention_on == "drive" else "ssd"
-    home, why = placement(sys, model, batch, capacity_context or context,
-                          with_drives(arch, drive_root, drives))
+    home, w_home, why = placement(sys, model, batch, capacity_context or context,
+                                  with_drives(arch, drive_root, drives))
     sys = replace(sys, kv_home=home)
     if home in ("nand", "ssd"):
         arch = with_drives(arch, home, drives)
     row = {"system": name, "model": model.name, "batch": batch, "drives": drives,
-           "context": context, "kv_home": home, "oom": bool(why), "oom_reason": why,
+           "context": context, "kv_home": home, "weights_home": w_home, "oom": bool(why), "oom_reason": why,
            "tokens_per_s": 0.0, "latency_s": None}
     if why:
         return row | {"assumptions": list(ASSUMPTIONS)}
     paged = arch.memories[home].cls == "nand"
     shape = DecodeShape(model.layers, model.hidden, model.heads, model.ffn, model.gated, batch,
                         kv_tokens_read(context, sys.sparse, paged))
-    m = decode_step(sys, shape, arch)
+    m = decode_step(sys, shape, arch, None if w_home == "gpu_hbm" else w_home)
     arrays = ArchArrays.from_arch(arch)
     t = Template.from_mapping(m, arch, arrays)
     batch_arrays, valid = t.compile(t.factors_of(m, arch)[None])
