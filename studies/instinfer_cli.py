@@ -40,7 +40,9 @@ def instinfer(
     """
     if fmt not in ("table", "json"):
         raise ValueError(f"--format must be table or json, got '{fmt}'")
-    keys = [llm(name).name and name.strip().lower() for name in models.split(",")]
+    keys = [name.strip().lower() for name in models.split(",")]
+    for key in keys:
+        llm(key)  # an unknown model is a one-line error before any work
     if "opt-13b" not in keys:
         keys.insert(0, "opt-13b")  # the published points are OPT-13B's
     with Progress(console=Console(stderr=True), transient=True) as bar:

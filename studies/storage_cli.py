@@ -8,7 +8,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from .llm import llm
+from .llm import LLMS, llm
 from .storage import DESCRIPTIONS, SYSTEMS, evaluate_step, system
 
 out = Console(markup=False, highlight=False)
@@ -21,7 +21,7 @@ def evaluate_storage(a, model_name: str | None, batch: int | None, context: int 
     if phase not in (None, "decode"):
         raise ValueError(f"storage systems model the decode phase only, got --phase {phase}")
     if model_name is None:
-        raise ValueError(f"give --model ({', '.join(('opt-13b', 'opt-30b', 'llama-2-13b'))})")
+        raise ValueError(f"give --model ({', '.join(LLMS)})")
     if context is None:
         raise ValueError("give --context N: tokens in the KV cache at this decode step")
     name = system_name or "instinfer"
