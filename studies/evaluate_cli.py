@@ -28,8 +28,9 @@ def evaluate(
         help="Cascade to run (default: the mapper's own).")] = None,
     mapper: Annotated[str, typer.Option(help=f"One of: {', '.join(DESIGNS)}.")] = "fusemax",
     model_name: Annotated[Optional[str], typer.Option(
-        "--model", help="bert, trxl, t5 or xlm (FuseMax's workloads).")] = None,
-    batch: Annotated[Optional[int], typer.Option(min=1, help="Batch (without --model).")] = None,
+        "--model", help="bert, trxl, t5 or xlm (FuseMax's workloads); opt-13b, opt-30b, "
+                        "llama-2-13b.")] = None,
+    batch: Annotated[Optional[int], typer.Option(min=1, help="Batch (without --model; with it on storage presets).")] = None,
     heads: Annotated[Optional[int], typer.Option(min=1, help="Heads (without --model).")] = None,
     head_dim: Annotated[Optional[int], typer.Option(
         min=1, help="Head dimension E = F (without --model).")] = None,

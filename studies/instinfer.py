@@ -77,6 +77,11 @@ def modelled(claim: str, rs: list[dict], model: str = "OPT-13B") -> tuple[float,
         after = ds[last + 1]
         return (ds[last]["tokens_per_s"] / after["tokens_per_s"],
                 f"batch {ds[last]['batch']} in host DRAM vs {after['batch']} on the SSD")
+    if claim == "pcie_traffic_reduction":
+        arch = load_arch("instinfer_csd")
+        f, i = (evaluate_step(s, llm("opt-13b"), 64, 2048, 1, arch)["bytes"]
+                for s in ("flexgen", "instinfer"))
+        return f["ssd_pcie_x4"] / i["pcie_x4"], "batch 64, 2048 tokens"
     if claim == "kv_cache_gb":
         return kv_cache_bytes(llm("opt-13b"), 16, 2048, False, False) / 1e9, "batch 16, 2048 tokens"
     raise ValueError(f"unknown claim '{claim}'")

@@ -97,6 +97,6 @@ def print_tables(rows: list[dict], claims: list[dict]) -> None:
     for col in ("claim", "attnsim", "published", "ratio", "how"):
         c.add_column(col)
     for x in claims:
-        c.add_row(x["claim"], f"{x['modelled']:.3g} {x['unit']}",
-                  f"{x['published']:.3g} {x['unit']}", f"{x['ratio']:.2f}", x["how"])
+        c.add_row(x["claim"], f"{x['modelled']:.4g} {x['unit']}",
+                  f"{x['published']:.4g} {x['unit']}", f"{x['ratio']:.2f}", x["how"])
     out.print(c)

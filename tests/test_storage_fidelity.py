@@ -44,6 +44,12 @@ def test_kv_cache_of_a_13b_model(claims):
     assert within(claims["kv_cache_gb"]), claims["kv_cache_gb"]
 
 
+def test_pcie_traffic_falls_by_half_the_context(claims):
+    # storage.md: in-storage attention cuts PCIe traffic by about s/2 (only q, k, v and the
+    # output cross instead of s keys and s values); s = 2048 -> 1024x
+    assert within(claims["pcie_traffic_reduction"]), claims["pcie_traffic_reduction"]
+
+
 @pytest.mark.xfail(strict=True, reason=(
     "known gap: storage.md says dense in-storage attention is 4.6% faster than DeepSpeed at its "
     "best, but with the published bandwidths (flash 11.2 GB/s, host DRAM over PCIe 4.0 x16 at "
