@@ -12,8 +12,11 @@ import math
 from dataclasses import replace
 
 from archsim.estimator import ArchArrays, estimate
+from energy import energy_pj, price_list
 from mappers.compile import Template
-from mappers.storage import ATTENTION, PAGE_TOKENS, DecodeShape, System, decode_step, kv_tokens_read
+from mappers.mapping import MappingError
+from mappers.storage import (ATTENTION, PAGE_CHANNELS, PAGE_TOKENS, DecodeShape, System,
+                             decode_step, kv_tokens_read)
 
 from .llm import LLM
 
@@ -141,6 +144,9 @@ def evaluate_step(name: str, model: LLM, batch: int, context: int, drives: int, 
     if why:
         return row | {"assumptions": list(ASSUMPTIONS)}
     paged = arch.memories[home].cls == "nand"
+    if paged and model.head_dim % PAGE_CHANNELS:
+        raise MappingError(f"{model.name}'s head dimension {model.head_dim} does not fill flash "
+                           f"pages of {PAGE_CHANNELS} channels")
     shape = DecodeShape(model.layers, model.hidden, model.heads, model.ffn, model.gated, batch,
                         kv_tokens_read(context, sys.sparse, paged))
     m = decode_step(sys, shape, arch, None if w_home == "gpu_hbm" else w_home)
@@ -151,6 +157,7 @@ def evaluate_step(name: str, model: LLM, batch: int, context: int, drives: int, 
         return row | {"oom": True, "oom_reason": "the step's tiles exceed a memory's capacity",
                       "assumptions": list(ASSUMPTIONS)}
     r = estimate(arrays, batch_arrays)
+    e = energy_pj(price_list(arch), r.actions, r.read_bytes, r.write_bytes, r.link_bytes)
     latency = float(r.latency_s[0])
     stages = m.stages_or_default()
     split = {"non_attention_s": 0.0, "attention_s": 0.0, "overlapped_s": 0.0}
@@ -170,6 +177,8 @@ def evaluate_step(name: str, model: LLM, batch: int, context: int, drives: int, 
         "tokens_per_s": batch / latency, "ideal_s": float(r.ideal_s[0]),
         "compute_s": float(r.compute_s[0]), "transfer_s": float(r.transfer_s[0]),
         "split_s": split, "busy_s": busy,
+        "energy_pj": float(e["total"][0]),
+        "energy_breakdown_pj": {k: float(v[0].sum()) for k, v in e.items() if k != "total"},
         "bytes": {x: float(r.read_bytes[0, j] + r.write_bytes[0, j])
                   for j, x in enumerate(arrays.levels) if r.read_bytes[0, j] + r.write_bytes[0, j]}
         | {x: float(r.link_bytes[0, k]) for k, x in enumerate(arrays.links) if r.link_bytes[0, k]},

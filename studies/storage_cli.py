@@ -51,6 +51,7 @@ def print_row(r: dict) -> None:
     for k, v in r["split_s"].items():
         if v:
             t.add_row(k, f"{v:.6g} s")
+    t.add_row("energy per step", f"{r['energy_pj'] / 1e12:.4g} J")
     t.add_row("KV tokens read per query", str(r["kv_tokens_read"]))
     out.print(t)
     b = Table(title="busy time per memory, link and unit (bytes / bandwidth; compute)")

@@ -43,6 +43,16 @@ def test_reads_round_up_to_whole_flash_pages(arch):
     assert evaluate_step("gpu", OPT13, 4, 1000, 1, arch)["kv_tokens_read"] == 1000
 
 
+def test_head_dims_that_do_not_fill_a_page_are_refused(arch):
+    from dataclasses import replace
+
+    from mappers.mapping import MappingError
+    odd = replace(OPT13, name="odd", heads=80)  # head dim 64: half a 128-channel page
+    with pytest.raises(MappingError, match="does not fill flash pages of 128 channels"):
+        evaluate_step("instinfer", odd, 1, 64, 1, arch)
+    assert not evaluate_step("deepspeed", odd, 1, 64, 1, arch)["oom"]  # host DRAM: no pages
+
+
 def test_capacity_decides_out_of_memory(arch):
     # GPU: 25.7 GB of weights + KV of 2048 tokens: batch 8 (13.4 GB) fits 48 GB, 16 (26.8) not
     assert not evaluate_step("gpu", OPT13, 8, 2048, 1, arch)["oom"]
