@@ -54,8 +54,10 @@ def test_pcie_traffic_falls_by_half_the_context(claims):
     "known gap: storage.md says dense in-storage attention is 4.6% faster than DeepSpeed at its "
     "best, but with the published bandwidths (flash 11.2 GB/s, host DRAM over PCIe 4.0 x16 at "
     "32 GB/s) one drive streams the KV cache 2.9x slower than DeepSpeed: attnsim gives 0.35x. "
-    "The paper's DeepSpeed must move KV at ~11 GB/s effective (e.g. pageable copies); that "
-    "figure is not published, so it is not fitted"))
+    "ZeRO-Inference's KV offload computes attention on the host CPU (DeepSpeedExamples "
+    "zero_inference/model-support.md, step 5), so the paper's DeepSpeed is bound by CPU "
+    "attention (~11 GB/s of KV would match), whose rate on the paper's Xeon is not published; "
+    "not fitted"))
 def test_dense_instinfer_about_5_percent_above_deepspeed(claims):
     # "about 4.6% above": the ratio of the best throughputs within 25% of 1.046 (0.78..1.31),
     # which also asks that dense InstInfer not lose to DeepSpeed by more than 22%
