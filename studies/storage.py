@@ -58,6 +58,10 @@ ASSUMPTIONS = (
 )
 
 
+#: components the systems place work and data on (the names of archsim/presets/instinfer_csd.yaml)
+COMPONENTS = ("gpu_hbm", "host_dram", "ssd", "nand", "engine", "tensor_core", "cuda_core", "sfu")
+
+
 def system(name: str) -> System:
     """A system by name; the error lists the known ones."""
     if name not in SYSTEMS:
@@ -128,6 +132,10 @@ def evaluate_step(name: str, model: LLM, batch: int, context: int, drives: int, 
     """One decode step of `model` at `batch` x `context` cached tokens on system `name`:
     latency, tokens/s, split, capacity verdict and assumptions (a JSON-ready row)."""
     sys = system(name)
+    missing = [c for c in COMPONENTS if c not in arch.memories and c not in arch.computes]
+    if missing:
+        raise ValueError(f"'{arch.name}' lacks {', '.join(missing)}: the storage systems run on "
+                         f"specs shaped like instinfer_csd")
     if batch < 1 or context < 1:
         raise ValueError(f"batch and context must be positive, got {batch} and {context}")
     if drives < 1:

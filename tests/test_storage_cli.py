@@ -41,6 +41,7 @@ def test_evaluate_table_and_drives():
     (["evaluate", "--arch", "instinfer_csd", "--context", "16"], "give --model"),
     (["evaluate", "--model", "bert", "--seq", "1K", "--system", "gpu"], "need a storage"),
     (["evaluate", "--model", "bert"], "give --seq"),
+    (BASE + ["--set", "substrate=storage", "--arch", "a6000"], "lacks"),
     (["evaluate", "--arch", "instinfer_csd", "--model", "gpt", "--context", "16"],
      "unknown LLM 'gpt'"),
 ])
