@@ -20,7 +20,8 @@ from dataclasses import dataclass
 
 from einsum_cascades import Cascade, parse
 
-from .mapping import EinsumMapping, FusionGroup, Level, Loop, Mapping, MappingError, Stage
+from .mapping import (EinsumMapping, FusionGroup, Level, Loop, Mapping, MappingError, Stage,
+                      working_einsums)
 
 #: flash page of the KV layout (InstInfer, shared/reference/storage.md): 16 tokens x 128
 #: channels of one head, FP16 = 4 KB
@@ -43,19 +44,21 @@ _LINEAR = {"Q": ("h", "e"), "KN": ("h", "e"), "VN": ("h", "f"), "O": ("o",), "F1
 def layer_cascade(gated: bool) -> Cascade:
     """One decoder layer at decode (one new token per sequence b): Q/K/V projections, attention
     of the new query over the cached keys KC and values VC (3-pass softmax), output projection
-    and a 2-matrix FFN (3 with a gate, as in Llama's SwiGLU). Norms, residuals and the
-    activation are elementwise over b x hidden and left out."""
-    text = f"""@input X[d,b], WQ[d,h,e], WK[d,h,e], WV[d,h,f], KC[h,e,m,b], VC[h,f,m,b], WO[h,f,o], W1[o,n], W2[n,y]{', WG[o,n]' if gated else ''}
+    and a 2-matrix FFN (3 with a gate, as in Llama's SwiGLU). Attention sees the heads in
+    groups (h1 groups of H0, one per drive; the last group padded when H0 does not divide the
+    heads). Norms, residuals and the activation are elementwise over b x hidden, left out."""
+    text = f"""@input X[d,b], WQ[d,h,e], WK[d,h,e], WV[d,h,f], KC[h1,h0,e,m,b], VC[h1,h0,f,m,b], WO[h1,h0,f,o], W1[o,n], W2[n,y]{', WG[o,n]' if gated else ''}
 Q[h,e,b]  = X[d,b] * WQ[d,h,e]
 KN[h,e,b] = X[d,b] * WK[d,h,e]
 VN[h,f,b] = X[d,b] * WV[d,h,f]
-QK[h,m,b] = Q[h,e,b] * KC[h,e,m,b]
-GM[h,b]   = max(QK[h,m,b])
-SN[h,m,b] = exp(QK[h,m,b] - GM[h,b])
-SD[h,b]   = SN[h,m,b]
-A[h,m,b]  = SN[h,m,b] / SD[h,b]
-AV[h,f,b] = A[h,m,b] * VC[h,f,m,b]
-O[o,b]    = AV[h,f,b] * WO[h,f,o]
+BQ[h1,h0,e,b] = Q[h1*H0+h0,e,b]
+QK[h1,h0,m,b] = BQ[h1,h0,e,b] * KC[h1,h0,e,m,b]
+GM[h1,h0,b]   = max(QK[h1,h0,m,b])
+SN[h1,h0,m,b] = exp(QK[h1,h0,m,b] - GM[h1,h0,b])
+SD[h1,h0,b]   = SN[h1,h0,m,b]
+A[h1,h0,m,b]  = SN[h1,h0,m,b] / SD[h1,h0,b]
+AV[h1,h0,f,b] = A[h1,h0,m,b] * VC[h1,h0,f,m,b]
+O[o,b]    = AV[h1,h0,f,b] * WO[h1,h0,f,o]
 F1[n,b]   = O[o,b] * W1[o,n]
 {'G[n,b]    = O[o,b] * WG[o,n]' if gated else ''}
 Y[y,b]    = F1[n,b] * W2[n,y]
@@ -65,7 +68,8 @@ Y[y,b]    = F1[n,b] * W2[n,y]
 
 @dataclass(frozen=True)
 class DecodeShape:
-    """A decode step: model dimensions, batch and the tokens of KV each query reads."""
+    """A decode step: model dimensions, batch, the tokens of KV each query reads and the heads
+    per group (per drive when attention runs in the drives)."""
 
     layers: int
     hidden: int
@@ -74,14 +78,20 @@ class DecodeShape:
     gated: bool
     batch: int
     kv_tokens: int  # tokens of K and V read per query (after sparsity and page rounding)
+    group: int = 0   # heads per group (0: all heads in one group)
 
     @property
     def head_dim(self) -> int:
         return self.hidden // self.heads
 
+    @property
+    def groups(self) -> int:
+        return math.ceil(self.heads / (self.group or self.heads))
+
     def shapes(self) -> dict[str, int]:
         e = self.head_dim
-        return {"b": self.batch, "d": self.hidden, "h": self.heads, "e": e, "f": e,
+        return {"b": self.batch, "d": self.hidden, "h": self.heads, "h0": self.group or self.heads,
+                "h1": self.groups, "e": e, "f": e,
                 "m": self.kv_tokens, "o": self.hidden, "n": self.ffn, "y": self.hidden}
 
 
@@ -114,19 +124,20 @@ def _levels(path: tuple[str, ...], root: list[Loop], spread: list[Loop],
 
 def attention_nest(space: tuple[str, ...], s: DecodeShape, path: tuple[str, ...],
                    lanes: int) -> tuple[Level, ...]:
-    """Batch, head groups and KV pages in time from the root; heads spread below it; a page
-    of tokens in time and the head's channels across the PEs at the last level."""
-    e = s.head_dim
-    h_in = _largest_divisor(s.heads, lanes // e)
+    """Head groups across the instances (drives) and batch, heads and KV pages in time from
+    the root; a group's heads spread below it; a page of tokens in time and the head's
+    channels across the PEs at the last level."""
+    e, shape = s.head_dim, s.shapes()
+    h_in = _largest_divisor(shape["h0"], lanes // s.groups // e)
     m_in = math.gcd(s.kv_tokens, PAGE_TOKENS)
-    shape = s.shapes()
-    root = [Loop("b", s.batch), Loop("h", s.heads // h_in), Loop("m", s.kv_tokens // m_in)]
+    root = [Loop("h1", s.groups, True), Loop("b", s.batch), Loop("h0", shape["h0"] // h_in),
+            Loop("m", s.kv_tokens // m_in)]
     last = [Loop(r, shape[r], True) for r in ("e", "f")] + [Loop("m", m_in)]
 
     def used(loops: list[Loop]) -> list[Loop]:
         return [lp for lp in loops if lp.rank in space and lp.factor > 1]
 
-    return _levels(path, used(root), used([Loop("h", h_in, True)]), used(last))
+    return _levels(path, used(root), used([Loop("h0", h_in, True)]), used(last))
 
 
 def linear_nest(key: str, space: tuple[str, ...], s: DecodeShape, path: tuple[str, ...],
@@ -165,9 +176,8 @@ def decode_step(sys: System, s: DecodeShape, arch, weights_home: str | None = No
     `weights_home` puts the weights off the GPU (streamed to it every step)."""
     c = layer_cascade(s.gated)
     gpu = {"mac": "tensor_core", "exp": "sfu", "other": "cuda_core"}
-    work = [e for e in c.einsums if e.kind != "init"]
     ems = []
-    for e in work:
+    for e in working_einsums(c):
         if e.key in ATTENTION:
             if sys.attention_on == "drive":
                 unit = "engine"

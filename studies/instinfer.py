@@ -18,7 +18,7 @@ BATCHES = tuple(2 ** k for k in range(9))  # 1 .. 256
 DRIVES = tuple(range(1, 21))
 DRIVE_SYSTEMS = ("instinfer", "instinfer_sparse", "flexgen")
 DRIVES_BATCH = 256
-ROW_KEYS = ("system", "model", "batch", "drives", "context", "kv_home", "weights_home",
+ROW_KEYS = ("system", "model", "batch", "drives", "drives_used", "heads_per_drive", "context", "kv_home", "weights_home",
             "tokens_per_s", "latency_s", "oom", "oom_reason", "split_s", "busy_s")
 
 

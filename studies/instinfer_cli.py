@@ -83,10 +83,13 @@ def print_tables(rows: list[dict], claims: list[dict]) -> None:
         out.print(t)
         d = Table(title=f"{model}: tokens/s over drives, batch {study.DRIVES_BATCH}")
         d.add_column("drives")
+        d.add_column("holding heads", justify="right")
         for s in study.DRIVE_SYSTEMS:
             d.add_column(s, justify="right")
         for n in study.DRIVES:
-            cells = []
+            used = next(r for r in rows if r["model"] == model and r["system"] == "instinfer"
+                        and r["batch"] == study.DRIVES_BATCH and r["drives"] == n)
+            cells = [f"{used['drives_used']} x {used['heads_per_drive']}"]
             for s in study.DRIVE_SYSTEMS:
                 r = next(r for r in rows if r["model"] == model and r["system"] == s
                          and r["batch"] == study.DRIVES_BATCH and r["drives"] == n)

@@ -46,8 +46,8 @@ ASSUMPTIONS = (
     "KV in flash is read in whole 4 KB pages of 16 tokens x 128 channels of one head",
     "KV crossing PCIe is staged in host DRAM (read and written there); InstInfer's P2P "
     "transfers of q, k, v and the output are counted the same way",
-    "drives split the heads evenly; each drive has its own flash channels and PCIe x4, the "
-    "host's PCIe x16 is shared",
+    "drives split the heads: each holds ceil(H/N) whole heads, the busiest sets the time; each "
+    "drive has its own flash channels and PCIe x4, the host's PCIe x16 is shared",
     "instinfer: GPU layers and drive attention take turns within a layer (data dependence); "
     "the engine overlaps its flash reads with its compute",
     "instinfer_sparse: 1/8 of the tokens' K and V read (the approximate-score pass counted "
@@ -97,16 +97,17 @@ def kv_cache_bytes(model: LLM, batch: int, context: int, paged: bool, sparse: bo
     return model.kv_bytes_per_token() * batch * tokens * copies
 
 
-def placement(sys: System, model: LLM, batch: int, context: int, arch
-              ) -> tuple[str, str, str]:
+def placement(sys: System, model: LLM, batch: int, context: int, arch,
+              kv_model: LLM | None = None) -> tuple[str, str, str]:
     """(memory holding the KV cache, memory holding the weights, '' or why it does not fit).
-    Weights stay in GPU memory when they fit there, else in host DRAM."""
+    Weights stay in GPU memory when they fit there, else in host DRAM; `kv_model` sizes the
+    KV cache (the model with its heads padded to whole groups per drive)."""
     gb = 1e9
     weights = model.weight_bytes()
     gpu, host = "gpu_hbm", "host_dram"
     kv_home = sys.kv_home
     paged = arch.memories[kv_home].cls == "nand"
-    kv = kv_cache_bytes(model, batch, context, paged, sys.sparse)
+    kv = kv_cache_bytes(kv_model or model, batch, context, paged, sys.sparse)
     if kv_home == gpu:
         if weights + kv > _capacity(arch, gpu):
             return kv_home, gpu, (f"weights {weights / gb:.1f} GB + KV cache {kv / gb:.1f} GB "
@@ -140,15 +141,24 @@ def evaluate_step(name: str, model: LLM, batch: int, context: int, drives: int, 
         raise ValueError(f"batch and context must be positive, got {batch} and {context}")
     if drives < 1:
         raise ValueError(f"--drives must be at least 1, got {drives}")
+    group, used = model.heads, drives
+    if sys.attention_on == "drive":
+        # each drive holds whole heads: ceil(H/N) of them, so ceil(H / that) drives get work
+        # and the busiest sets the time (its group padded, e.g. 40 heads on 3 drives: 14 each)
+        group = math.ceil(model.heads / drives)
+        used = math.ceil(model.heads / group)
     drive_root = "nand" if sys.attention_on == "drive" else "ssd"
+    padded = replace(model, heads=group * math.ceil(model.heads / group)) \
+        if sys.attention_on == "drive" else model
     home, w_home, why = placement(sys, model, batch, capacity_context or context,
-                                  with_drives(arch, drive_root, drives))
+                                  with_drives(arch, drive_root, used), padded)
     sys = replace(sys, kv_home=home)
     if home in ("nand", "ssd"):
-        arch = with_drives(arch, home, drives)
+        arch = with_drives(arch, home, used)
     row = {"system": name, "model": model.name, "batch": batch, "drives": drives,
-           "context": context, "kv_home": home, "weights_home": w_home, "oom": bool(why), "oom_reason": why,
-           "tokens_per_s": 0.0, "latency_s": None}
+           "drives_used": used, "heads_per_drive": group if sys.attention_on == "drive" else None,
+           "context": context, "kv_home": home, "weights_home": w_home, "oom": bool(why),
+           "oom_reason": why, "tokens_per_s": 0.0, "latency_s": None}
     if why:
         return row | {"assumptions": list(ASSUMPTIONS)}
     paged = arch.memories[home].cls == "nand"
@@ -156,7 +166,7 @@ def evaluate_step(name: str, model: LLM, batch: int, context: int, drives: int, 
         raise MappingError(f"{model.name}'s head dimension {model.head_dim} does not fill flash "
                            f"pages of {PAGE_CHANNELS} channels")
     shape = DecodeShape(model.layers, model.hidden, model.heads, model.ffn, model.gated, batch,
-                        kv_tokens_read(context, sys.sparse, paged))
+                        kv_tokens_read(context, sys.sparse, paged), group)
     m = decode_step(sys, shape, arch, None if w_home == "gpu_hbm" else w_home)
     arrays = ArchArrays.from_arch(arch)
     t = Template.from_mapping(m, arch, arrays)
