@@ -36,6 +36,7 @@ SPARSE_FRACTION = 8
 #: share of shared memory)
 OUTPUT_TILE = 64 * 1024
 
+LINEAR_UNIT = "tensor_core"
 ATTENTION = ("QK", "GM", "SN", "SD", "A", "AV")
 _LINEAR = {"Q": ("h", "e"), "KN": ("h", "e"), "VN": ("h", "f"), "O": ("o",), "F1": ("n",),
            "G": ("n",), "Y": ("y",)}
@@ -175,23 +176,21 @@ def decode_step(sys: System, s: DecodeShape, arch, weights_home: str | None = No
     """The decode step of `s` as `sys` maps it on `arch` (one cascade instance per layer);
     `weights_home` puts the weights off the GPU (streamed to it every step)."""
     c = layer_cascade(s.gated)
-    gpu = {"mac": "tensor_core", "exp": "sfu", "other": "cuda_core"}
     ems = []
     for e in working_einsums(c):
         if e.key in ATTENTION:
-            if sys.attention_on == "drive":
-                unit = "engine"
-            else:
-                unit = "sfu" if e.key == "SN" else "cuda_core"
-            if unit not in arch.computes:
-                raise MappingError(f"system '{sys.name}' needs unit '{unit}', which "
-                                   f"'{arch.name}' lacks")
-            path = _path(arch, unit)
-            levels = attention_nest(e.space, s, path, arch.computes[unit].lanes)
+            # on the GPU: exponentials on the SFUs, the rest on the CUDA cores
+            unit = "engine" if sys.attention_on == "drive" else "sfu" if e.key == "SN" \
+                else "cuda_core"
         else:
-            unit = gpu["mac"]
-            path = _path(arch, unit)
-            levels = linear_nest(e.key, e.space, s, path, arch.computes[unit].lanes)
+            unit = LINEAR_UNIT
+        if unit not in arch.computes:
+            raise MappingError(f"system '{sys.name}' needs unit '{unit}', which '{arch.name}' "
+                               f"lacks")
+        path = _path(arch, unit)
+        lanes = arch.computes[unit].lanes
+        levels = attention_nest(e.space, s, path, lanes) if e.key in ATTENTION else \
+            linear_nest(e.key, e.space, s, path, lanes)
         bypass = {}
         if unit == "engine" and len(path) > 1:
             # pages stream from the flash channels into the engine (storage.md: attention
@@ -205,7 +204,7 @@ def decode_step(sys: System, s: DecodeShape, arch, weights_home: str | None = No
     stages: tuple[Stage, ...] = ()
     keys = tuple(em.einsum for em in ems)
     if sys.attention_on == "drive":
-        gpu_root = _path(arch, gpu["mac"])[0]
+        gpu_root = _path(arch, LINEAR_UNIT)[0]
         home |= {"Q": gpu_root, "AV": gpu_root}
         # the engine streams pages through GeMV and softmax: scores stay in its DRAM buffer
         fusion = (FusionGroup(ATTENTION, {t: _path(arch, "engine")[1]

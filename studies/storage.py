@@ -98,16 +98,17 @@ def kv_cache_bytes(model: LLM, batch: int, context: int, paged: bool, sparse: bo
 
 
 def placement(sys: System, model: LLM, batch: int, context: int, arch,
-              kv_model: LLM | None = None) -> tuple[str, str, str]:
+              kv_scale: float = 1.0) -> tuple[str, str, str]:
     """(memory holding the KV cache, memory holding the weights, '' or why it does not fit).
-    Weights stay in GPU memory when they fit there, else in host DRAM; `kv_model` sizes the
-    KV cache (the model with its heads padded to whole groups per drive)."""
+    Weights stay in GPU memory when they fit there, else in host DRAM; `kv_scale` sizes the
+    KV cache to the heads stored (padded to whole groups per drive: the busiest drive's share
+    times the drives)."""
     gb = 1e9
     weights = model.weight_bytes()
     gpu, host = "gpu_hbm", "host_dram"
     kv_home = sys.kv_home
     paged = arch.memories[kv_home].cls == "nand"
-    kv = kv_cache_bytes(kv_model or model, batch, context, paged, sys.sparse)
+    kv = kv_cache_bytes(model, batch, context, paged, sys.sparse) * kv_scale
     if kv_home == gpu:
         if weights + kv > _capacity(arch, gpu):
             return kv_home, gpu, (f"weights {weights / gb:.1f} GB + KV cache {kv / gb:.1f} GB "
@@ -148,10 +149,9 @@ def evaluate_step(name: str, model: LLM, batch: int, context: int, drives: int, 
         group = math.ceil(model.heads / drives)
         used = math.ceil(model.heads / group)
     drive_root = "nand" if sys.attention_on == "drive" else "ssd"
-    padded = replace(model, heads=group * math.ceil(model.heads / group)) \
-        if sys.attention_on == "drive" else model
     home, w_home, why = placement(sys, model, batch, capacity_context or context,
-                                  with_drives(arch, drive_root, used), padded)
+                                  with_drives(arch, drive_root, used),
+                                  group * used / model.heads)
     sys = replace(sys, kv_home=home)
     if home in ("nand", "ssd"):
         arch = with_drives(arch, home, used)
