@@ -35,6 +35,8 @@ SPARSE_FRACTION = 8
 #: the blocks of every layer fit the GPU's L2 together (an assumption, 64 KB as one SM's
 #: share of shared memory)
 OUTPUT_TILE = 64 * 1024
+#: the largest batch block a linear layer holds on chip (OUTPUT_TILE / 2 B / 64 features)
+MAX_BATCH_BLOCK = OUTPUT_TILE // 2 // 64
 
 LINEAR_UNIT = "tensor_core"
 ATTENTION = ("QK", "GM", "SN", "SD", "A", "AV")
@@ -145,10 +147,12 @@ def linear_nest(key: str, space: tuple[str, ...], s: DecodeShape, path: tuple[st
                 lanes: int) -> tuple[Level, ...]:
     """Weight-streaming GEMM: output features in blocks and the reduction in time from the root
     (each weight read once), the block's features across the PEs below it and the batch across
-    them at the last level; a block's outputs (features x batch) stay within OUTPUT_TILE."""
+    them at the last level; a block's outputs (features x batch) stay within OUTPUT_TILE. A
+    batch above MAX_BATCH_BLOCK runs in blocks from the root, each reading the weights again."""
     shape = s.shapes()
-    b_sp = _largest_divisor(s.batch, lanes)
-    budget = max(1, min(lanes // b_sp, OUTPUT_TILE // (s.batch * 2)))
+    b_in = _largest_divisor(s.batch, MAX_BATCH_BLOCK)
+    b_sp = _largest_divisor(b_in, lanes)
+    budget = max(1, min(lanes // b_sp, OUTPUT_TILE // (b_in * 2)))
     outer, spread = [], []
     for r in reversed(_LINEAR[key]):
         inner = _largest_divisor(shape[r], budget)
@@ -157,8 +161,9 @@ def linear_nest(key: str, space: tuple[str, ...], s: DecodeShape, path: tuple[st
         if shape[r] // inner > 1:
             outer.insert(0, Loop(r, shape[r] // inner))
     reduce = [Loop(r, shape[r]) for r in space if r not in _LINEAR[key] and r != "b"]
-    last = [Loop("b", b_sp, True)] + ([Loop("b", s.batch // b_sp)] if s.batch > b_sp else [])
-    return _levels(path, outer + reduce, spread, last)
+    blocks = [Loop("b", s.batch // b_in)] if s.batch > b_in else []
+    last = [Loop("b", b_sp, True)] + ([Loop("b", b_in // b_sp)] if b_in > b_sp else [])
+    return _levels(path, blocks + outer + reduce, spread, last)
 
 
 @dataclass(frozen=True)

@@ -42,7 +42,8 @@ ASSUMPTIONS = (
     "decode step = one instance of the layer cascade per layer; norms, residuals, activation "
     "and the LM head are left out",
     "weights live in GPU memory, or all in host DRAM (streamed over PCIe every step) when they "
-    "do not fit; linear layers run on the tensor cores, each weight read once per step",
+    "do not fit; linear layers run on the tensor cores, each weight read once per step (per "
+    "block of 512 sequences), the activations once per 64 KB block of outputs",
     "KV in flash is read in whole 4 KB pages of 16 tokens x 128 channels of one head",
     "KV crossing PCIe is staged in host DRAM (read and written there); InstInfer's P2P "
     "transfers of q, k, v and the output are counted the same way",
