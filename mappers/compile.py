@@ -12,6 +12,10 @@ unit's PEs, tiles within every memory's capacity).
 Factors come as columns of an array F[n, C]: by default one column per loop slot of every
 Einsum (`factors_of`), or any other layout given by `bind(columns, base)`, e.g. the shared nest
 of a fused cascade where many Einsums read the same column.
+
+A tensor homed off a path (`Mapping.home`) adds route entries: the first traffic term of the
+tensor (at the depth where it enters the path) also reads, writes or crosses, by the same
+volume, each memory and link of its route (mappers.plain.travel states the rule).
 """
 
 from __future__ import annotations
@@ -24,8 +28,8 @@ from numba import njit
 from archsim.estimator import PIPELINED, SEQUENTIAL, ArchArrays, MappingBatch
 from einsum_cascades.ir import Ref, refs
 
-from .mapping import (Loop, Mapping, MappingError, epoch_ranks, keep_depth, source_tensor,
-                      working_einsums)
+from .mapping import (Loop, Mapping, MappingError, epoch_ranks, keep_depth, route,
+                      source_tensor, working_einsums)
 from .ops import op_counts
 from .plain import costs as plain_costs
 from .plain import nest
@@ -86,6 +90,7 @@ class Kernel:
     epoch_prod: np.ndarray   # [S] product giving a stage's derived epochs, -1 if fixed
     points_prod: np.ndarray  # [E] iteration-space points of each Einsum
     rf_terms: np.ndarray     # [R, 6] int: e, is_out, in_pes, arriving, whole, copies (products)
+    route: np.ndarray        # [R, 3] int: term, level or link index, 0 read / 1 write / 2 link
 
 
 @dataclass
@@ -96,13 +101,14 @@ class Template:
     slots: tuple[tuple[_Slot, ...], ...]   # per Einsum, its loops (completed) outermost first
     paths: tuple[tuple[int, ...], ...]     # per Einsum, global level index at each depth
     tensors: tuple[tuple[tuple[int, bool, frozenset, frozenset, int, float, frozenset,
-                               tuple[int, float]], ...], ...]
+                               tuple[int, float], tuple[tuple[int, int], ...]], ...], ...]
     shapes: tuple[dict[str, int], ...]     # per Einsum, its rank shapes
     unit_lanes: np.ndarray
     capacity: np.ndarray
     n_tensors: int
     static: MappingBatch
     instances: int
+    n_links: int
     epoch_slots: tuple[tuple[int, frozenset] | None, ...]  # per stage: (Einsum, ranks) if derived
     _identity: Kernel | None = None
 
@@ -131,8 +137,20 @@ class Template:
                 live = ranks - {c.tensors[name].iterative}
                 keep = keep_depth(kept, name, path)
                 skip = frozenset(em.bypassed(ref.tensor, path) | em.bypassed(name, path))
+                trip: tuple[tuple[int, int], ...] = ()
+                if name in m.home:
+                    way = route(arch, m.home[name], path)
+                    if keep <= way.entry and len(way.memories) > 1:
+                        src, dst = (way.memories[-1], way.memories[0]) if out else (
+                            way.memories[0], way.memories[-1])
+                        trip = ((arrays.levels.index(src), 0), (arrays.levels.index(dst), 1))
+                        trip += tuple((arrays.levels.index(x), k) for x in way.memories[1:-1]
+                                      for k in (0, 1))
+                        trip += tuple((arrays.links.index(x), 2) for x in way.links)
+                    keep = max(keep, way.entry)
                 row.append((names.index(m.space_of(name)), out, ranks, live, keep,
-                            float(c.tensors[name].word_bytes), skip, m.spill_depth(name, path)))
+                            float(c.tensors[name].word_bytes), skip, m.spill_depth(name, path),
+                            trip))
             tensors.append(tuple(row))
         lanes = np.array([arch.computes[em.unit].lanes for em in m.einsums], float)
         keys = tuple(em.einsum for em in m.einsums)
@@ -141,7 +159,7 @@ class Template:
                        for st in m.stages_or_default())
         return cls(keys, tuple(slots), tuple(paths), tuple(tensors), tuple(shapes), lanes,
                    arrays.level_capacity.copy(), len(names), _static(m, arrays), m.instances,
-                   epochs)
+                   len(arrays.links), epochs)
 
     @property
     def width(self) -> int:
@@ -167,7 +185,7 @@ class Template:
 
         inst = (-1, float(self.instances))  # the outermost loop over independent instances
         checks, values, lanes_prod, terms, words, res_words = [], [], [], [], [], []
-        points_prod, rf_terms = [], []
+        points_prod, rf_terms, trips = [], [], []
         for e, slots in enumerate(self.slots):
             points_prod.append(p.add([member(e, j) for j in range(len(slots))] + [inst]))
             for r, shape in self.shapes[e].items():
@@ -175,7 +193,8 @@ class Template:
                 values.append(float(shape))
             lanes_prod.append(p.add([member(e, j) for j, s in enumerate(slots) if s.loop.spatial]))
             path = self.paths[e]
-            for tensor, out, ranks, live, keep, word, bypass, (spilled, share) in self.tensors[e]:
+            for tensor, out, ranks, live, keep, word, bypass, (spilled, share), trip in \
+                    self.tensors[e]:
                 whole = p.add([member(e, j) for j, s in enumerate(slots) if s.loop.rank in ranks]
                               + [inst])
                 last = max((j for j, s in enumerate(slots) if not s.loop.spatial
@@ -188,6 +207,7 @@ class Template:
                 variants = [(bypass, 1.0)] if spilled < 0 else [
                     (bypass, 1.0 - share), (bypass | {spilled}, share)]
                 for k, (skip, weight) in enumerate(variants):
+                    way = trip  # the first term of each variant that moves it carries its route
                     for d in range(len(path)):
                         above = [j for j, s in enumerate(slots) if s.level <= d]
                         last = max((j for j in above if not slots[j].loop.spatial
@@ -203,8 +223,12 @@ class Template:
                             if k == 0 and 0 < d and keep <= d and d not in skip else -1
                         child = path[d + 1] if d + 1 < len(path) else -1
                         src = path[max(j for j in range(d + 1) if j not in skip)]
+                        moves = d >= keep and d + 1 not in skip
+                        if moves and way:
+                            trips.extend((len(terms), x, kind) for x, kind in way)
+                            way = ()
                         terms.append((e, src, child, tensor, int(out), tile, deliv, res, whole,
-                                      int(d >= keep and d + 1 not in skip)))
+                                      int(moves)))
                         words.append(word * weight)
                         res_words.append(word * (1.0 - share if d == spilled else 1.0))
         epoch_prod = [-1 if ep is None else p.add(
@@ -216,7 +240,8 @@ class Template:
                       np.array(values), np.array(lanes_prod, np.int64),
                       np.array(terms, np.int64).reshape(-1, 10), np.array(words),
                       np.array(res_words), np.array(epoch_prod, np.int64),
-                      np.array(points_prod, np.int64), np.array(rf_terms, np.int64).reshape(-1, 6))
+                      np.array(points_prod, np.int64), np.array(rf_terms, np.int64).reshape(-1, 6),
+                      np.array(trips, np.int64).reshape(-1, 3))
 
     def compile(self, factors: np.ndarray, kernel: Kernel | None = None,
                 out: tuple[MappingBatch, np.ndarray] | None = None
@@ -241,17 +266,19 @@ class Template:
         derived = (kernel.epoch_prod >= 0).any()
         if out is not None and len(out[1]) == n:
             rd, wr, lanes, valid = out[0].read_bytes, out[0].write_bytes, out[0].lanes_used, out[1]
-            epochs, rf = out[0].stage_epochs, out[0].rf_accesses
-            rd[:], wr[:], rf[:] = 0.0, 0.0, 0.0
+            epochs, rf, lk = out[0].stage_epochs, out[0].rf_accesses, out[0].link_bytes
+            rd[:], wr[:], rf[:], lk[:] = 0.0, 0.0, 0.0, 0.0
         else:
             rd, wr, rf = np.zeros((n, E, L)), np.zeros((n, E, L)), np.zeros((n, E))
+            lk = np.zeros((n, E, self.n_links))
             lanes, valid = np.zeros((n, E)), np.ones(n, bool)
             epochs = np.repeat(s.stage_epochs, n, axis=0) if derived else s.stage_epochs
         _traffic(F, kernel.cols, kernel.start, kernel.end, kernel.const, kernel.check_prod,
                  kernel.check_value, kernel.lanes_prod, self.unit_lanes, kernel.terms,
                  kernel.word, kernel.res_word, self.capacity, self.n_tensors, kernel.epoch_prod,
-                 kernel.points_prod, kernel.rf_terms, rd, wr, lanes, epochs, rf, valid)
-        return MappingBatch(s.unit, s.ops, lanes, rd, wr, s.link_bytes, s.stage, s.stage_mode,
+                 kernel.points_prod, kernel.rf_terms, kernel.route, rd, wr, lk, lanes, epochs, rf,
+                 valid)
+        return MappingBatch(s.unit, s.ops, lanes, rd, wr, lk, s.stage, s.stage_mode,
                             epochs, rf), valid
 
 
@@ -262,7 +289,7 @@ def structure(m: Mapping, arch) -> tuple:
         path = tuple(reversed([x for x in arch.parent_chain(em.unit) if x in arch.memories]))
         return tuple((lv, lp.rank, lp.spatial) for lv, lp in nest(m, em, path))
     return (id(m.cascade), tuple(sorted(m.shapes.items())), m.instances, repr(m.fusion),
-            repr(m.stages_or_default()),
+            repr(m.stages_or_default()), repr(sorted(m.home.items())),
             tuple((em.einsum, em.unit, repr(sorted(em.bypass.items())), nest_of(em))
                   for em in m.einsums))
 
@@ -305,12 +332,13 @@ def compile_mapping(m: Mapping, arch, arrays: ArchArrays) -> MappingBatch:
 
 @njit(cache=True)
 def _traffic(F, cols, start, end, const, check_prod, check_value, lanes_prod, unit_lanes,
-             terms, word, res_word, capacity, n_tensors, epoch_prod, points_prod, rf_terms, rd,
-             wr, lanes, epochs, rf, valid):  # pragma: no cover
+             terms, word, res_word, capacity, n_tensors, epoch_prod, points_prod, rf_terms,
+             route, rd, wr, lk, lanes, epochs, rf, valid):  # pragma: no cover
     n = F.shape[0]
     K = start.shape[0]
     L = capacity.shape[0]
     P = np.empty(K)
+    moved = np.zeros(terms.shape[0])  # bytes each term moves, for the routes that follow it
     foot = np.zeros((L, n_tensors))
     for i in range(n):
         for k in range(K):
@@ -348,6 +376,7 @@ def _traffic(F, cols, start, end, const, check_prod, check_value, lanes_prod, un
             if terms[t, 9] == 0:
                 continue
             vol = P[terms[t, 5]] * P[terms[t, 6]] * word[t]
+            moved[t] = vol
             if out == 0:
                 rd[i, e, g] += vol
                 if child >= 0:
@@ -361,6 +390,15 @@ def _traffic(F, cols, start, end, const, check_prod, check_value, lanes_prod, un
                     rd[i, e, g] += psum
                     if child >= 0:
                         wr[i, e, child] += psum
+        for r in range(route.shape[0]):
+            t, x, kind = route[r, 0], route[r, 1], route[r, 2]
+            e = terms[t, 0]
+            if kind == 0:
+                rd[i, e, x] += moved[t]
+            elif kind == 1:
+                wr[i, e, x] += moved[t]
+            else:
+                lk[i, e, x] += moved[t]
         for g in range(L):
             total = 0.0
             for t in range(n_tensors):

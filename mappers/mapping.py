@@ -9,7 +9,10 @@ A mapping places a cascade (at concrete shapes) on an architecture:
 - a fusion group keeps intermediates at a memory level, so they never travel above it, or in
   the PEs ("pes": registers and links between arrays), so they never reach a memory at all;
 - the schedule groups Einsums into stages that run one after another, each sequential or
-  pipelined across units in epochs (see archsim.estimator).
+  pipelined across units in epochs (see archsim.estimator);
+- a tensor may have a home memory (`home`) off a unit's path, in another tree (host DRAM, a
+  drive's flash): it enters the path at the nearest path memory and travels the route there
+  (memories and links, e.g. PCIe) every time that memory delivers it (see `route`).
 Re-indexing copies (rank splits like BK[e,m1,m0] = K[e,m1*M0+m0]) and initial values do no work
 and are not bound: reads of a split copy are reads of the tensor it views.
 """
@@ -121,6 +124,9 @@ class Mapping:
     #: independent instances of the cascade (batch x heads) run one after another, as an
     #: outermost loop every tensor depends on: work, traffic and epochs scale by it
     instances: int = 1
+    #: tensor (by source name) -> the memory it lives in; by default the root of the path of
+    #: each unit that touches it
+    home: dict[str, str] = field(default_factory=dict)
 
     def stages_or_default(self) -> tuple[Stage, ...]:
         """The schedule; by default each bound Einsum is its own sequential stage."""
@@ -192,6 +198,57 @@ def keep_depth(kept: dict[str, str], tensor: str, path: tuple[str, ...]) -> int:
         return path.index(where)
     raise MappingError(f"'{tensor}' is kept in '{where}', which is neither '{IN_PES}' nor a "
                        f"memory on the path {' -> '.join(path)}")
+
+
+@dataclass(frozen=True)
+class Route:
+    """How a tensor homed off a unit's path reaches it: the path depth where it enters, the
+    memories it passes from its home to there (home first, entry last) and the links crossed."""
+
+    entry: int
+    memories: tuple[str, ...]
+    links: tuple[str, ...]
+
+
+def route(arch, home: str, path: tuple[str, ...]) -> Route:
+    """The shortest way (fewest hops over parent edges and links) from memory `home` to a
+    memory on `path`; Route(0, (), ()) when `home` is the path's root (nothing to add)."""
+    if home not in arch.memories:
+        raise MappingError(f"home '{home}' is not a memory of '{arch.name}' (memories: "
+                           f"{', '.join(arch.memories)})")
+    edges: dict[str, list[tuple[str, str | None]]] = {m: [] for m in arch.memories}
+    for name, mem in arch.memories.items():
+        if mem.parent is not None:
+            edges[name].append((mem.parent, None))
+            edges[mem.parent].append((name, None))
+    for name, link in arch.links.items():
+        a, b = link.between
+        edges[a].append((b, name))
+        edges[b].append((a, name))
+    came: dict[str, tuple[str, str | None] | None] = {home: None}
+    frontier = [home]
+    while frontier and not any(m in path for m in frontier):
+        nxt = []
+        for m in frontier:
+            for other, link in sorted(edges[m], key=lambda x: x[0]):
+                if other not in came:
+                    came[other] = (m, link)
+                    nxt.append(other)
+        frontier = nxt
+    reached = [m for m in frontier if m in path]
+    if not reached:
+        raise MappingError(f"no memory or link joins home '{home}' to the path "
+                           f"{' -> '.join(path)}")
+    at = min(reached, key=path.index)
+    if at == path[0] and at == home:
+        return Route(0, (), ())
+    memories, links = [at], []
+    while came[memories[-1]] is not None:
+        prev, link = came[memories[-1]]  # type: ignore[misc]
+        memories.append(prev)
+        if link is not None:
+            links.append(link)
+    return Route(path.index(at), tuple(reversed(memories)), tuple(reversed(links)))
 
 
 def is_view(e: Einsum) -> bool:

@@ -20,17 +20,22 @@ every update but the first of each value a PE holds (points - distinct, a PE hol
 partial sums where a spatial loop reduces); every value arriving from the innermost memory is
 written (a fill: each PE of a multicast group fills its own copy), and so is every partial sum
 read back. A tensor kept in the PEs arrives without a fill (its producer's updates wrote it).
+
+A tensor homed off the path (`Mapping.home`) enters it at the nearest path memory: the levels
+above the entry see none of it, and every byte the entry delivers (or an output's, receives)
+first travels the route: read at the home, read and written at each memory between, carried by
+each link, written at the entry (outputs the other way).
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from einsum_cascades.ir import Ref, refs
 
-from .mapping import (EinsumMapping, Loop, Mapping, MappingError, Stage, epoch_ranks,
-                      keep_depth, source_tensor, working_einsums)
+from .mapping import (EinsumMapping, Loop, Mapping, MappingError, Route, Stage, epoch_ranks,
+                      keep_depth, route, source_tensor, working_einsums)
 from .ops import op_counts
 
 
@@ -45,6 +50,7 @@ class EinsumCost:
     write_bytes: dict[str, float]
     footprint: dict[str, dict[str, float]]  # memory -> tensor (its space) -> resident bytes
     rf_accesses: float = 0.0  # register-file reads + writes of all the unit's PEs, in words
+    link_bytes: dict[str, float] = field(default_factory=dict)
 
 
 def nest(m: Mapping, em: EinsumMapping, path: tuple[str, ...]) -> list[tuple[int, Loop]]:
@@ -94,6 +100,7 @@ def einsum_cost(m: Mapping, em: EinsumMapping, arch, ops: dict[str, float]) -> E
     kept = m.kept(em.einsum)
     reads = {x: 0.0 for x in path}
     writes = {x: 0.0 for x in path}
+    links: dict[str, float] = {}
     footprint: dict[str, dict[str, float]] = {x: {} for x in path}
     points = math.prod(lp.factor for _, lp in loops) * m.instances
     rf = 0.0
@@ -105,7 +112,13 @@ def einsum_cost(m: Mapping, em: EinsumMapping, arch, ops: dict[str, float]) -> E
         word = c.tensors[tensor].word_bytes
         live = ranks - {c.tensors[tensor].iterative}
         keep = keep_depth(kept, tensor, path)
+        way = route(arch, m.home[tensor], path) if tensor in m.home else Route(0, (), ())
+        travels = keep <= way.entry and len(way.memories) > 1  # a fusion keep holds it below
+        keep = max(keep, way.entry)
         skip = em.bypassed(ref.tensor, path) | em.bypassed(tensor, path)
+        if way.entry in skip:
+            raise MappingError(f"'{em.einsum}' bypasses '{path[way.entry]}', where '{tensor}' "
+                               f"enters from its home '{m.home[tensor]}'")
         whole = math.prod(lp.factor for _, lp in loops if lp.rank in ranks)
         rf += rf_accesses(loops, ranks, points, whole * m.instances, is_out,
                           keep >= len(path), m.instances)
@@ -114,6 +127,7 @@ def einsum_cost(m: Mapping, em: EinsumMapping, arch, ops: dict[str, float]) -> E
         variants = [(skip, 1.0)] if spilled < 0 else [(skip, 1.0 - share),
                                                        (skip | {spilled}, share)]
         for k, (skip, weight) in enumerate(variants):
+            moving = travels  # each variant's first delivery travels the route first
             for d in range(len(path)):
                 tile = math.prod(lp.factor for lv, lp in loops if lv > d and lp.rank in ranks)
                 if k == 0 and d > 0 and d >= keep and d not in skip:
@@ -131,6 +145,9 @@ def einsum_cost(m: Mapping, em: EinsumMapping, arch, ops: dict[str, float]) -> E
                                        if (not lp.spatial and j <= last)
                                        or (lp.spatial and lp.rank in ranks))
                 volume = tile * deliveries * word * m.instances * weight
+                if moving:
+                    travel(way, volume, is_out, reads, writes, links)
+                    moving = False
                 child = path[d + 1] if d + 1 < len(path) else None
                 if not is_out:
                     reads[src] += volume
@@ -145,7 +162,7 @@ def einsum_cost(m: Mapping, em: EinsumMapping, arch, ops: dict[str, float]) -> E
                         reads[src] += psum
                         if child:
                             writes[child] += psum
-    return EinsumCost(em.unit, ops, float(lanes), reads, writes, footprint, float(rf))
+    return EinsumCost(em.unit, ops, float(lanes), reads, writes, footprint, float(rf), links)
 
 
 def rf_accesses(loops: list[tuple[int, Loop]], ranks: set[str], points: float, whole: float,
@@ -163,6 +180,24 @@ def rf_accesses(loops: list[tuple[int, Loop]], ranks: set[str], points: float, w
     distinct = whole * copies
     refills = 0.0 if in_pes else max(arriving - distinct, 0.0)
     return points + (points - distinct) + refills
+
+
+def travel(way: Route, volume: float, is_out: bool, reads: dict[str, float],
+           writes: dict[str, float], links: dict[str, float]) -> None:
+    """Bytes along a route: read at one end, written at the other, both at memories between,
+    over every link (an input from its home to the entry, an output back)."""
+    for mem in way.memories:
+        reads.setdefault(mem, 0.0)
+        writes.setdefault(mem, 0.0)
+    src, dst = (way.memories[-1], way.memories[0]) if is_out else (way.memories[0],
+                                                                    way.memories[-1])
+    reads[src] += volume
+    writes[dst] += volume
+    for mid in way.memories[1:-1]:
+        reads[mid] += volume
+        writes[mid] += volume
+    for link in way.links:
+        links[link] = links.get(link, 0.0) + volume
 
 
 def tile_at(loops: list[tuple[int, Loop]], d: int, ranks: set[str]) -> float:
@@ -214,8 +249,14 @@ def evaluate(m: Mapping, arch, ops: dict[str, dict[str, float]] | None = None
             t_m = 0.0
             for lvl in ec.read_bytes:
                 mm = arch.memories[lvl]
-                t = (ec.read_bytes[lvl] + ec.write_bytes[lvl]) / (mm.bandwidth_bytes_per_s * mm.count)
+                t = (ec.read_bytes[lvl] + ec.write_bytes[lvl]) / (
+                    mm.bandwidth_bytes_per_s * mm.count)
                 mem[lvl] = mem.get(lvl, 0.0) + t
+                t_m = max(t_m, t)
+            for name, n in ec.link_bytes.items():
+                lk = arch.links[name]
+                t = n / (lk.bandwidth_bytes_per_s * lk.count)
+                mem[name] = mem.get(name, 0.0) + t
                 t_m = max(t_m, t)
             seq += max(t_c, t_m)
             seq_c += t_c

@@ -14,27 +14,35 @@ from einsum_cascades import load
 
 from .arch_cli import SetOpt
 from .evaluate import DESIGNS, design, run_design
+from .storage_cli import SYSTEM_HELP, evaluate_storage
 from .workloads import Workload, model, parse_count
 
 out = Console(markup=False, highlight=False)
 
 
 def evaluate(
-    seq: Annotated[str, typer.Option(help="Sequence length M = P, e.g. 64K.")],
+    seq: Annotated[Optional[str], typer.Option(help="Sequence length M = P, e.g. 64K.")] = None,
     arch: Annotated[str, typer.Option(help="Preset name or spec file.")] = "fusemax",
     overrides: SetOpt = None,
     cascade: Annotated[Optional[str], typer.Option(
         help="Cascade to run (default: the mapper's own).")] = None,
     mapper: Annotated[str, typer.Option(help=f"One of: {', '.join(DESIGNS)}.")] = "fusemax",
     model_name: Annotated[Optional[str], typer.Option(
-        "--model", help="bert, trxl, t5 or xlm (FuseMax's workloads).")] = None,
-    batch: Annotated[Optional[int], typer.Option(min=1, help="Batch (without --model).")] = None,
+        "--model", help="bert, trxl, t5 or xlm (FuseMax's workloads); opt-13b, opt-30b, "
+                        "llama-2-13b.")] = None,
+    batch: Annotated[Optional[int], typer.Option(min=1, help="Batch (without --model; with it on storage presets).")] = None,
     heads: Annotated[Optional[int], typer.Option(min=1, help="Heads (without --model).")] = None,
     head_dim: Annotated[Optional[int], typer.Option(
         min=1, help="Head dimension E = F (without --model).")] = None,
     accounting: Annotated[str, typer.Option(
         help="Energy accounting: complete, or artifact (FuseMax artifact's).")] = "complete",
     fmt: Annotated[str, typer.Option("--format", "-f", help="table or json.")] = "table",
+    phase: Annotated[Optional[str], typer.Option(help="prefill or decode.")] = None,
+    context: Annotated[Optional[int], typer.Option(
+        min=1, help="Tokens in the KV cache (decode).")] = None,
+    system_name: Annotated[Optional[str], typer.Option("--system", help=SYSTEM_HELP)] = None,
+    drives: Annotated[Optional[int], typer.Option(
+        min=1, help="Drives splitting the heads (storage presets).")] = None,
 ) -> None:
     """Map a workload with a design, score it, and say how long, how much energy and why.
 
@@ -48,14 +56,24 @@ def evaluate(
     attnsim evaluate --mapper flat --arch flat --model bert --seq 16K
 
     attnsim evaluate --mapper search --batch 1 --heads 32 --head-dim 128 --seq 16K -f json
+
+    attnsim evaluate --arch instinfer_csd --model opt-13b --phase decode --batch 64 --context 2048 --system flexgen
     """
     if fmt not in ("table", "json"):
         raise ValueError(f"--format must be table or json, got '{fmt}'")
+    a = load_arch(arch, overrides or ())
+    if a.substrate == "storage":
+        evaluate_storage(a, model_name, batch, context, phase, system_name, drives, fmt)
+        return
+    if system_name is not None or drives is not None:
+        raise ValueError(f"--system and --drives need a storage architecture (e.g. instinfer_csd), "
+                         f"not '{a.name}'")
+    if seq is None:
+        raise ValueError("give --seq, the sequence length (e.g. 64K)")
     d = design(mapper)
     if cascade is not None and load(cascade).name != d.cascade:
         raise ValueError(f"mapper '{mapper}' runs the '{d.cascade}' cascade, not '{cascade}'")
     w = workload(model_name, batch, heads, head_dim)
-    a = load_arch(arch, overrides or ())
     r = run_design(d, w, parse_count(seq), a, accounting)
     r = {"mapper": mapper, "model": w.name} | r
     if fmt == "json":

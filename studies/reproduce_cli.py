@@ -151,3 +151,8 @@ def print_tables(rows: list[dict], heads: list[dict]) -> None:
                       f(x[f"{theirs}speedup"], ".2f"), f(x[f"energy_ratio{ours}"], ".3f"),
                       f(x[f"{theirs}energy_ratio"], ".3f"))
         out.print(h)
+
+
+from .instinfer_cli import instinfer  # noqa: E402  (a second reproduction, its own module)
+
+reproduce_app.command("instinfer")(instinfer)

@@ -37,10 +37,15 @@ _COUNT = re.compile(r"^\s*(\d+)\s*([KMG]?)\s*$", re.IGNORECASE)
 
 def model(name: str) -> Workload:
     """A model by name (case-insensitive); the error lists the known ones."""
+    from .llm import LLMS  # the decoder LLMs (studies/llm.py), as one layer's attention
+
     key = name.strip().lower()
+    if key in LLMS:
+        m = LLMS[key]
+        return Workload(m.name, 1, m.heads, m.head_dim, m.hidden, m.ffn, m.source)
     if key not in MODELS:
-        raise ValueError(f"unknown model '{name}' (models: {', '.join(MODELS)}; or give "
-                         f"--batch, --heads and --head-dim)")
+        raise ValueError(f"unknown model '{name}' (models: {', '.join(list(MODELS) + list(LLMS))}"
+                         f"; or give --batch, --heads and --head-dim)")
     return MODELS[key]
 
 

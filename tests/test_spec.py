@@ -128,11 +128,14 @@ def test_instinfer_drive_host_and_gpu():
     assert peak_flops(a, "engine") == pytest.approx(650e9)
     assert a.memories["gpu_hbm"].capacity_bytes == 48e9
     assert a.memories["host_dram"].capacity_bytes == 96e9
-    assert a.roots() == ("gpu_hbm", "host_dram", "nand")
-    assert a.memory_levels() == ("gpu_hbm", "host_dram", "nand", "drive_dram", "l2", "smem",
-                                 "registers")
+    assert a.roots() == ("gpu_hbm", "host_dram", "nand", "ssd")
+    assert a.memory_levels() == ("gpu_hbm", "host_dram", "nand", "ssd", "drive_dram", "l2",
+                                 "smem", "registers")
     assert a.units() == ("engine", "cuda_core", "sfu", "tensor_core")
-    assert a.link_names() == ("pcie_x16", "pcie_x4") and a.substrate == "storage"
+    assert a.link_names() == ("pcie_x16", "pcie_x4", "ssd_pcie_x4") and a.substrate == "storage"
+    # the conventional SSD (Samsung 980 Pro): 7,000 MB/s sequential read, PCIe 4.0 x4
+    assert a.memories["ssd"].bandwidth_bytes_per_s == 7e9
+    assert a.links["ssd_pcie_x4"].between == ("ssd", "host_dram")
 
 
 def reversed_components(text: str) -> str:

@@ -1,0 +1,126 @@
+"""InstInfer (arXiv 2409.04992) reproduction: every storage system over batch and drives, and the
+paper's published points (studies/data/instinfer/claims.csv) beside the model's."""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Callable
+from pathlib import Path
+
+from archsim.spec import load_arch
+
+from .llm import llm
+from .storage import SYSTEMS, evaluate_step, kv_cache_bytes
+
+DATA = Path(__file__).with_name("data") / "instinfer"
+PROMPT, GENERATED = 1024, 1024           # storage.md: 1024 input + 1024 output tokens
+BATCHES = tuple(2 ** k for k in range(9))  # 1 .. 256
+DRIVES = tuple(range(1, 21))
+DRIVE_SYSTEMS = ("instinfer", "instinfer_sparse", "flexgen")
+DRIVES_BATCH = 256
+ROW_KEYS = ("system", "model", "batch", "drives", "drives_used", "heads_per_drive", "context", "kv_home", "weights_home",
+            "tokens_per_s", "latency_s", "oom", "oom_reason", "split_s", "busy_s")
+
+
+def published() -> list[dict]:
+    """The published points, as in claims.csv."""
+    with open(DATA / "claims.csv", newline="") as f:
+        return [r | {"published": float(r["published"])} for r in csv.DictReader(f)]
+
+
+def sweep_points(models: list[str]) -> list[tuple[str, str, int, int]]:
+    """(system, model, batch, drives): every system over BATCHES on one drive, and the drive
+    systems over DRIVES at DRIVES_BATCH."""
+    pts = [(s, m, b, 1) for m in models for s in SYSTEMS for b in BATCHES]
+    pts += [(s, m, DRIVES_BATCH, n) for m in models for s in DRIVE_SYSTEMS for n in DRIVES
+            if n > 1]
+    return pts
+
+
+def rows(models: list[str], progress: Callable[[], None] | None = None) -> list[dict]:
+    """Throughput of each point at the mean decode context, capacity at the longest."""
+    arch = load_arch("instinfer_csd")
+    out = []
+    for s, m, b, n in sweep_points(models):
+        r = evaluate_step(s, llm(m), b, PROMPT + GENERATED // 2, n, arch, PROMPT + GENERATED)
+        out.append({k: r.get(k) for k in ROW_KEYS})
+        if progress:
+            progress()
+    return out
+
+
+def _best(rs: list[dict], system: str, model: str) -> float:
+    return max((r["tokens_per_s"] for r in rs if r["system"] == system and r["model"] == model
+                and r["drives"] == 1 and not r["oom"]), default=0.0)
+
+
+def _at(rs: list[dict], system: str, model: str, batch: int) -> dict:
+    return next(r for r in rs if r["system"] == system and r["model"] == model
+                and r["batch"] == batch and r["drives"] == 1)
+
+
+def modelled(claim: str, rs: list[dict], model: str = "OPT-13B") -> tuple[float, str]:
+    """The model's value of a published claim, and how it was formed."""
+    if claim == "sparse_over_flexgen":
+        ratios = [(_at(rs, "instinfer_sparse", model, b)["tokens_per_s"]
+                   / _at(rs, "flexgen", model, b)["tokens_per_s"], b) for b in BATCHES
+                  if not _at(rs, "flexgen", model, b)["oom"]
+                  and not _at(rs, "instinfer_sparse", model, b)["oom"]]
+        v, b = max(ratios)
+        return v, f"at batch {b}"
+    if claim == "dense_over_deepspeed":
+        return (_best(rs, "instinfer", model) / _best(rs, "deepspeed", model),
+                "best over batch of each")
+    if claim == "deepspeed_spill_collapse":
+        ds = [_at(rs, "deepspeed", model, b) for b in BATCHES]
+        last = max(k for k, r in enumerate(ds) if r["kv_home"] == "host_dram" and not r["oom"])
+        after = ds[last + 1]
+        return (ds[last]["tokens_per_s"] / after["tokens_per_s"],
+                f"batch {ds[last]['batch']} in host DRAM vs {after['batch']} on the SSD")
+    if claim == "pcie_traffic_reduction":
+        arch = load_arch("instinfer_csd")
+        f, i = (evaluate_step(s, llm("opt-13b"), 64, 2048, 1, arch)["bytes"]
+                for s in ("flexgen", "instinfer"))
+        return f["ssd_pcie_x4"] / i["pcie_x4"], "batch 64, 2048 tokens"
+    if claim == "kv_cache_gb":
+        return kv_cache_bytes(llm("opt-13b"), 16, 2048, False, False) / 1e9, "batch 16, 2048 tokens"
+    raise ValueError(f"unknown claim '{claim}'")
+
+
+def claims(rs: list[dict]) -> list[dict]:
+    """Each published point beside the model's value and their ratio."""
+    out = []
+    for p in published():
+        v, how = modelled(p["claim"], rs)
+        out.append({"claim": p["claim"], "published": p["published"], "modelled": v,
+                    "ratio": v / p["published"], "unit": p["unit"], "how": how,
+                    "source": p["source"]})
+    return out
+
+
+def figure(rs: list[dict], cl: list[dict]):
+    """Plotly figure: tokens/s over batch and over drives; claims modelled vs published."""
+    from plotly.subplots import make_subplots
+
+    fig = make_subplots(rows=1, cols=3, subplot_titles=(
+        "tokens/s vs batch (1 drive)", f"tokens/s vs drives (batch {DRIVES_BATCH})",
+        "published points: modelled / published"))
+    for s in SYSTEMS:
+        pts = [r for r in rs if r["system"] == s and r["drives"] == 1 and not r["oom"]]
+        fig.add_scatter(x=[r["batch"] for r in pts], y=[r["tokens_per_s"] for r in pts],
+                        name=s, row=1, col=1)
+    for s in DRIVE_SYSTEMS:
+        pts = sorted((r for r in rs if r["system"] == s and r["batch"] == DRIVES_BATCH
+                      and not r["oom"]), key=lambda r: r["drives"])
+        fig.add_scatter(x=[r["drives"] for r in pts], y=[r["tokens_per_s"] for r in pts],
+                        name=f"{s} (drives)", row=1, col=2)
+    fig.add_bar(x=[c["claim"] for c in cl], y=[c["modelled"] for c in cl], name="attnsim",
+                row=1, col=3)
+    fig.add_bar(x=[c["claim"] for c in cl], y=[c["published"] for c in cl], name="published",
+                row=1, col=3)
+    fig.update_xaxes(type="log", row=1, col=1)
+    fig.update_yaxes(type="log", row=1, col=1)
+    fig.update_yaxes(type="log", row=1, col=3)
+    fig.update_layout(title="InstInfer (arXiv 2409.04992) reproduction, OPT-13B, 1024 + 1024 "
+                      "tokens", barmode="group")
+    return fig

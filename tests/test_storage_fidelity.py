@@ -1,0 +1,82 @@
+"""InstInfer (arXiv 2409.04992) published points against the storage model.
+
+Published values: studies/data/instinfer/claims.csv (sources in its SOURCE.md). Tolerance: the
+model's value within 25% of the published one (the issue's bar), for every point; nothing in
+the model is fitted to any of them (hardware from archsim/presets/instinfer_csd.yaml)."""
+
+from __future__ import annotations
+
+import pytest
+
+from studies import instinfer as study
+
+TOLERANCE = 0.25
+
+
+@pytest.fixture(scope="module")
+def rows():
+    return study.rows(["opt-13b"])
+
+
+@pytest.fixture(scope="module")
+def claims(rows):
+    return {c["claim"]: c for c in study.claims(rows)}
+
+
+def within(c: dict) -> bool:
+    return abs(c["ratio"] - 1.0) <= TOLERANCE
+
+
+def test_every_published_point_is_compared(claims):
+    assert set(claims) == {p["claim"] for p in study.published()}
+    assert all(c["source"] for c in claims.values())
+
+
+def test_sparse_instinfer_over_flexgen_up_to_11x(claims):
+    # abstract: "up to 11.1x" over FlexGen (OPT-13B, A6000): the best ratio over batch 1..256.
+    # attnsim: 1/8 of the KV at 11.2 GB/s of flash against the SSD's 7 GB/s over PCIe x4.
+    c = claims["sparse_over_flexgen"]
+    assert within(c), c
+
+
+def test_kv_cache_of_a_13b_model(claims):
+    # "a 13B model (40 layers), 2048 tokens, batch 16: approximately 26GB" (paper's example)
+    assert within(claims["kv_cache_gb"]), claims["kv_cache_gb"]
+
+
+def test_pcie_traffic_falls_by_half_the_context(claims):
+    # storage.md: in-storage attention cuts PCIe traffic by about s/2 (only q, k, v and the
+    # output cross instead of s keys and s values); s = 2048 -> 1024x
+    assert within(claims["pcie_traffic_reduction"]), claims["pcie_traffic_reduction"]
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "known gap: storage.md says dense in-storage attention is 4.6% faster than DeepSpeed at its "
+    "best, but with the published bandwidths (flash 11.2 GB/s, host DRAM over PCIe 4.0 x16 at "
+    "32 GB/s) one drive streams the KV cache 2.9x slower than DeepSpeed: attnsim gives 0.35x. "
+    "ZeRO-Inference's KV offload computes attention on the host CPU (DeepSpeedExamples "
+    "zero_inference/model-support.md, step 5), so the paper's DeepSpeed is bound by CPU "
+    "attention (~11 GB/s of KV would match), whose rate on the paper's Xeon is not published; "
+    "not fitted"))
+def test_dense_instinfer_about_5_percent_above_deepspeed(claims):
+    # "about 4.6% above": the ratio of the best throughputs within 25% of 1.046 (0.78..1.31),
+    # which also asks that dense InstInfer not lose to DeepSpeed by more than 22%
+    assert within(claims["dense_over_deepspeed"]), claims["dense_over_deepspeed"]
+
+
+def test_deepspeed_collapses_once_its_kv_spills(claims, rows):
+    # the qualitative claim: DeepSpeed's throughput drops several-fold when the KV cache moves
+    # from host DRAM to the SSD (attnsim: 32 GB/s PCIe x16 -> 7 GB/s SSD, 4.6x)
+    c = claims["deepspeed_spill_collapse"]
+    assert c["modelled"] > 3.0, c
+    spilled = [r for r in rows if r["system"] == "deepspeed" and r["kv_home"] == "ssd"]
+    assert spilled and all(not r["oom"] for r in spilled)
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "known gap: storage.md gives about 32x for DeepSpeed's collapse on spilling; attnsim's SSD "
+    "path runs at the 980 PRO's 7 GB/s sequential read, giving 4.6x. The published collapse "
+    "implies ~1 GB/s effective from the SSD (DeepSpeed's NVMe path, small I/O), which is not a "
+    "published device figure, so it is not fitted"))
+def test_deepspeed_collapse_about_32x(claims):
+    assert within(claims["deepspeed_spill_collapse"]), claims["deepspeed_spill_collapse"]
