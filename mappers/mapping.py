@@ -109,6 +109,19 @@ class Mapping:
     #: independent instances of the cascade (batch x heads) run one after another, as an
     #: outermost loop every tensor depends on: work, traffic and epochs scale by it
     instances: int = 1
+    #: how many instances run at once, each on its own instances of the units (a GPU's CTAs on
+    #: separate SMs): they run in `rounds` = ceil(instances / parallel_instances) rounds, the
+    #: last one partly idle when they do not divide evenly (the tail of the last wave); traffic
+    #: and work are unchanged, PEs in use scale by instances / rounds, epochs count rounds
+    parallel_instances: int = 1
+
+    @property
+    def rounds(self) -> int:
+        """Rounds of `parallel_instances` instances at once (the last one may be partial)."""
+        if self.instances < 1 or self.parallel_instances < 1:
+            raise MappingError(f"instances ({self.instances}) and parallel instances "
+                               f"({self.parallel_instances}) must be at least 1")
+        return -(-self.instances // self.parallel_instances)
 
     def stages_or_default(self) -> tuple[Stage, ...]:
         """The schedule; by default each bound Einsum is its own sequential stage."""

@@ -77,7 +77,7 @@ def einsum_cost(m: Mapping, em: EinsumMapping, arch, ops: dict[str, float]) -> E
             raise MappingError(f"'{em.einsum}' needs '{op}', which unit '{em.unit}' cannot run")
     path = tuple(reversed([x for x in arch.parent_chain(em.unit) if x in arch.memories]))
     loops = nest(m, em, path)
-    lanes = math.prod(lp.factor for _, lp in loops if lp.spatial)
+    lanes = math.prod(lp.factor for _, lp in loops if lp.spatial) * m.instances / m.rounds
     if lanes > unit.lanes:
         raise MappingError(f"'{em.einsum}': spatial loops use {lanes} PEs, unit '{em.unit}' has "
                            f"{unit.lanes}")
@@ -149,11 +149,12 @@ def costs(m: Mapping, arch, ops: dict[str, dict[str, float]] | None = None
 
 
 def epochs_of(m: Mapping, stage: Stage, arch) -> int:
-    """Derived epochs of a stage: its first Einsum's temporal loops on the shared ranks."""
+    """Derived epochs of a stage: its first Einsum's temporal loops on the shared ranks, once
+    per round of parallel instances."""
     ranks = epoch_ranks(m.cascade, stage)
     em = next(x for x in m.einsums if x.einsum == stage.einsums[0])
     path = tuple(reversed([x for x in arch.parent_chain(em.unit) if x in arch.memories]))
-    return m.instances * math.prod(lp.factor for _, lp in nest(m, em, path)
+    return m.rounds * math.prod(lp.factor for _, lp in nest(m, em, path)
                                    if not lp.spatial and lp.rank in ranks)
 
 
@@ -184,7 +185,7 @@ def evaluate(m: Mapping, arch, ops: dict[str, dict[str, float]] | None = None
         if stage.mode == "sequential":
             t, t_c, t_m = seq, seq_c, seq_m
         else:
-            n = stage.epochs * m.instances or epochs_of(m, stage, arch)
+            n = stage.epochs * m.rounds or epochs_of(m, stage, arch)
             t_c = sum(busy.values()) / n + (n - 1) * max(busy.values(), default=0.0) / n
             t_m = max(mem.values(), default=0.0)
             t = max(t_c, t_m)
