@@ -99,7 +99,8 @@ class Template:
     n_tensors: int
     static: MappingBatch
     instances: int
-    rounds: int
+    rounds: tuple[int, ...]  # per Einsum, rounds of its stage's parallel instances
+    stage_rounds: tuple[int, ...]
     epoch_slots: tuple[tuple[int, frozenset] | None, ...]  # per stage: (Einsum, ranks) if derived
     _identity: Kernel | None = None
 
@@ -138,7 +139,8 @@ class Template:
                        for st in m.stages_or_default())
         return cls(keys, tuple(slots), tuple(paths), tuple(tensors), tuple(shapes), lanes,
                    arrays.level_capacity.copy(), len(names), _static(m, arrays), m.instances,
-                   m.rounds, epochs)
+                   tuple(m.einsum_rounds(k) for k in keys),
+                   tuple(m.stage_rounds(st) for st in m.stages_or_default()), epochs)
 
     @property
     def width(self) -> int:
@@ -169,7 +171,7 @@ class Template:
                 checks.append(p.add([member(e, j) for j, s in enumerate(slots) if s.loop.rank == r]))
                 values.append(float(shape))
             lanes_prod.append(p.add([member(e, j) for j, s in enumerate(slots) if s.loop.spatial]
-                                    + [(-1, self.instances / self.rounds)]))
+                                    + [(-1, self.instances / self.rounds[e])]))
             path = self.paths[e]
             for tensor, out, ranks, live, keep, word, skip in self.tensors[e]:
                 whole = p.add([member(e, j) for j, s in enumerate(slots) if s.loop.rank in ranks]
@@ -194,8 +196,9 @@ class Template:
                     words.append(word)
         epoch_prod = [-1 if ep is None else p.add(
             [member(ep[0], j) for j, s in enumerate(self.slots[ep[0]])
-             if not s.loop.spatial and s.loop.rank in ep[1]] + [(-1, float(self.rounds))])
-            for ep in self.epoch_slots]
+             if not s.loop.spatial and s.loop.rank in ep[1]]
+            + [(-1, float(self.stage_rounds[k]))])
+            for k, ep in enumerate(self.epoch_slots)]
         n_cols = int(columns.max()) + 1 if (columns >= 0).any() else 0
         return Kernel(n_cols, np.array(p.cols, np.int64), np.array(p.start, np.int64),
                       np.array(p.end, np.int64), np.array(p.const), np.array(checks, np.int64),
@@ -262,7 +265,7 @@ def _static(m: Mapping, arrays: ArchArrays) -> MappingBatch:
         raise MappingError(f"no stage runs {', '.join(k for k, s in zip(keys, stage[0]) if s < 0)}")
     mode = np.array([[PIPELINED if st.mode == "pipelined" else SEQUENTIAL for st in stages]],
                     np.int64)
-    epochs = np.array([[float(st.epochs * m.rounds) for st in stages]])
+    epochs = np.array([[float(st.epochs * m.stage_rounds(st)) for st in stages]])
     return MappingBatch(unit, op_arr, np.ones((1, E)), np.zeros((1, E, 1)), np.zeros((1, E, 1)),
                         np.zeros((1, E, len(arrays.links))), stage, mode, epochs)
 

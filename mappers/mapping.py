@@ -89,6 +89,9 @@ class Stage:
     einsums: tuple[str, ...]
     mode: Literal["sequential", "pipelined"] = "sequential"
     epochs: int = 1
+    #: instances that run this stage at once (0: the mapping's `parallel_instances`); stages
+    #: launched as separate GPU kernels each fill the SMs with their own CTA grid
+    parallel_instances: int = 0
 
 
 def epoch_ranks(c: Cascade, stage: Stage) -> set[str]:
@@ -122,6 +125,20 @@ class Mapping:
             raise MappingError(f"instances ({self.instances}) and parallel instances "
                                f"({self.parallel_instances}) must be at least 1")
         return -(-self.instances // self.parallel_instances)
+
+    def stage_rounds(self, stage: Stage) -> int:
+        """Rounds of a stage: its own parallel instances, or the mapping's."""
+        if not stage.parallel_instances:
+            return self.rounds
+        if stage.parallel_instances < 0:
+            raise MappingError(f"parallel instances of a stage must be at least 1, got "
+                               f"{stage.parallel_instances}")
+        return -(-self.instances // stage.parallel_instances)
+
+    def einsum_rounds(self, einsum: str) -> int:
+        """Rounds of the stage that runs an Einsum."""
+        return next((self.stage_rounds(st) for st in self.stages_or_default()
+                     if einsum in st.einsums), self.rounds)
 
     def stages_or_default(self) -> tuple[Stage, ...]:
         """The schedule; by default each bound Einsum is its own sequential stage."""

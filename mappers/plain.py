@@ -77,7 +77,8 @@ def einsum_cost(m: Mapping, em: EinsumMapping, arch, ops: dict[str, float]) -> E
             raise MappingError(f"'{em.einsum}' needs '{op}', which unit '{em.unit}' cannot run")
     path = tuple(reversed([x for x in arch.parent_chain(em.unit) if x in arch.memories]))
     loops = nest(m, em, path)
-    lanes = math.prod(lp.factor for _, lp in loops if lp.spatial) * m.instances / m.rounds
+    lanes = (math.prod(lp.factor for _, lp in loops if lp.spatial) * m.instances
+             / m.einsum_rounds(em.einsum))
     if lanes > unit.lanes:
         raise MappingError(f"'{em.einsum}': spatial loops use {lanes} PEs, unit '{em.unit}' has "
                            f"{unit.lanes}")
@@ -154,7 +155,7 @@ def epochs_of(m: Mapping, stage: Stage, arch) -> int:
     ranks = epoch_ranks(m.cascade, stage)
     em = next(x for x in m.einsums if x.einsum == stage.einsums[0])
     path = tuple(reversed([x for x in arch.parent_chain(em.unit) if x in arch.memories]))
-    return m.rounds * math.prod(lp.factor for _, lp in nest(m, em, path)
+    return m.stage_rounds(stage) * math.prod(lp.factor for _, lp in nest(m, em, path)
                                    if not lp.spatial and lp.rank in ranks)
 
 
@@ -185,7 +186,7 @@ def evaluate(m: Mapping, arch, ops: dict[str, dict[str, float]] | None = None
         if stage.mode == "sequential":
             t, t_c, t_m = seq, seq_c, seq_m
         else:
-            n = stage.epochs * m.rounds or epochs_of(m, stage, arch)
+            n = stage.epochs * m.stage_rounds(stage) or epochs_of(m, stage, arch)
             t_c = sum(busy.values()) / n + (n - 1) * max(busy.values(), default=0.0) / n
             t_m = max(mem.values(), default=0.0)
             t = max(t_c, t_m)

@@ -74,3 +74,17 @@ def test_too_many_parallel_instances_do_not_fit(tmp_path):
         evaluate(mapping(8, 8), a)
     with pytest.raises(MappingError, match="at least 1"):
         evaluate(replace(mapping(8, 4), parallel_instances=0), a)
+
+
+def test_a_stage_may_run_its_own_parallel_instances(tmp_path):
+    # two kernels over 8 instances: Y 4 at once (2 rounds of 8 s of muls), Z one at a time
+    # (8 rounds of 8 s of adds): 2 x 8 + 8 x 8 = 80 s
+    f = tmp_path / "a.yaml"
+    f.write_text(ARCH)
+    a = load_arch(f)
+    arr = ArchArrays.from_arch(a)
+    m = mapping(8, 4, (Stage(("Y",)), Stage(("Z",), parallel_instances=1)))
+    assert m.stage_rounds(m.stages[0]) == 2 and m.stage_rounds(m.stages[1]) == 8
+    r = estimate(arr, compile_mapping(m, a, arr))
+    assert r.latency_s[0] == pytest.approx(2 * 8 + 8 * 8)
+    assert evaluate(m, a)["latency_s"] == pytest.approx(2 * 8 + 8 * 8)
