@@ -184,7 +184,9 @@ class Template:
                                   if s.level > d and s.loop.rank in ranks])
                     deliv = p.add([member(e, j) for j in above
                                    if (not slots[j].loop.spatial and j <= last)
-                                   or (slots[j].loop.spatial and slots[j].loop.rank in ranks)]
+                                   or (slots[j].loop.spatial and (
+                                       slots[j].loop.rank in ranks
+                                       or not (slots[j].loop.multicast or out)))]
                                   + [inst])
                     res = p.add([member(e, j) for j, s in enumerate(slots)
                                  if s.level >= d and s.loop.rank in live]) \

@@ -34,6 +34,10 @@ class Loop:
     rank: str
     factor: int
     spatial: bool = False
+    #: a spatial loop that does not index an operand multicasts it (one fetch serves every
+    #: instance below); `multicast=False` says each instance fetches its own copy (GPU SMs each
+    #: read L2: no multicast network); outputs are unaffected
+    multicast: bool = True
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,8 @@ Traffic across the boundary below memory level X, for a tensor T of an Einsum (T
 reuse model): tile(T) below X times the number of times that tile is delivered, which is the
 product of every temporal loop at or above X up to the innermost one indexing T (loops inside
 that one reuse the tile), times every spatial loop at or above X indexing T (a spatial loop
-that does not index T multicasts it). Outputs travel up the same way; when a reduction loop
+that does not index T multicasts it, unless marked `multicast=False`: then each of its
+instances fetches its own copy of an operand). Outputs travel up the same way; when a reduction loop
 sits outside the output's last loop, partial sums are written back and read again.
 """
 
@@ -108,7 +109,8 @@ def einsum_cost(m: Mapping, em: EinsumMapping, arch, ops: dict[str, float]) -> E
                        default=-1)
             deliveries = math.prod(lp.factor for k, lp in enumerate(above)
                                    if (not lp.spatial and k <= last)
-                                   or (lp.spatial and lp.rank in ranks))
+                                   or (lp.spatial and (lp.rank in ranks
+                                                       or not (lp.multicast or is_out))))
             volume = tile * deliveries * word * m.instances
             child = path[d + 1] if d + 1 < len(path) else None
             if not is_out:

@@ -1,5 +1,5 @@
-"""Mapping.parallel_instances: instances spread over unit instances in rounds (waves with a
-tail), the Numba path against the plain one, hand-computed answers."""
+"""Core extensions for GPUs: parallel instances in rounds (waves with a tail) per mapping and
+per stage, and spatial loops without multicast; Numba against plain, hand-computed answers."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from archsim.spec import load_arch
 from einsum_cascades import parse
 from mappers.compile import compile_mapping
 from mappers.mapping import EinsumMapping, Level, Loop, Mapping, MappingError, Stage
-from mappers.plain import evaluate
+from mappers.plain import costs, evaluate
 
 # 4 instances of a 1-PE unit (like 4 SMs), each running one instance of the cascade at a time
 ARCH = """
@@ -88,3 +88,27 @@ def test_a_stage_may_run_its_own_parallel_instances(tmp_path):
     r = estimate(arr, compile_mapping(m, a, arr))
     assert r.latency_s[0] == pytest.approx(2 * 8 + 8 * 8)
     assert evaluate(m, a)["latency_s"] == pytest.approx(2 * 8 + 8 * 8)
+
+
+def test_spatial_loop_without_multicast_fetches_per_instance(tmp_path):
+    # Z[m,n] = A[m,k] B[k,n] with n spread over the 4 buffer instances: B is indexed by n (each
+    # instance its slice), A is not: multicast sends it once, without multicast 4 times
+    f = tmp_path / "a.yaml"
+    f.write_text(ARCH.replace("ops: {mul: 1, add: 1}", "ops: {mac: 1}"))
+    a = load_arch(f)
+    arr = ArchArrays.from_arch(a)
+    c = parse("Z[m,n] = A[m,k] * B[k,n]")
+
+    def gemm(multicast: bool) -> Mapping:
+        nest = (Level("dram", (Loop("n", 4, True, multicast),)), Level("buffer"))
+        return Mapping(c, {"m": 4, "n": 4, "k": 2}, (EinsumMapping("Z", "u1", nest),))
+
+    words = {}
+    for mc in (True, False):
+        r = estimate(arr, compile_mapping(gemm(mc), a, arr))
+        words[mc] = r.read_bytes[0, arr.levels.index("dram")] / 2
+        assert r.latency_s[0] == pytest.approx(evaluate(gemm(mc), a)["latency_s"])
+        assert r.read_bytes[0, 0] + r.read_bytes[0, 1] == pytest.approx(
+            sum(costs(gemm(mc), a)["Z"].read_bytes.values()))
+    assert words[True] == 8 + 8          # A (4 x 2) once, B (2 x 4) once in slices
+    assert words[False] == 4 * 8 + 8     # A to each of the 4 instances
