@@ -1,0 +1,386 @@
+"""GPU-tile mappings of attention: FlashAttention-2/-3 style and standard (3-pass) attention.
+
+A GPU is HBM -> L2 -> per-SM shared memory -> registers -> tensor cores, special-function units
+(exp) and CUDA cores, times the SM count (archsim presets a100, h100, a6000, b200). Each design
+is a general Mapping scored by the same estimator as the spatial arrays; nothing here computes a
+latency. The GPU's launch structure is mapping structure:
+- a CTA is one tile of queries (Br rows; with GQA, one query head of the group): the CTAs of a
+  head are a spatial loop at the L2 level (each CTA on its own SM), and the heads (batch x
+  heads, or batch x KV heads with GQA) are the mapping's independent instances, as many at once
+  as fill the SMs' CTA slots (`Mapping.parallel_instances`): the instances run in rounds, so
+  waves of CTAs over SMs and the tail of the last wave come from the structure. Waves are
+  counted in whole heads' worth of CTAs when a head's CTAs do not divide the SM slots;
+- occupancy (CTAs resident per SM) is the smaller of shared-memory capacity / the CTA's shared-
+  memory footprint and register file / its register footprint (footprints from the model's
+  tiles); occupancy k shares an SM's units among k CTAs (each CTA's spatial fan-out is 1/k of
+  the SM) and multiplies the CTA slots per wave;
+- K/V reuse in L2: the concurrent CTAs of one head read each K/V tile together (the spatial CTA
+  loop does not index K or V, so the tile is fetched from HBM once for all of them); across
+  waves of one head's CTAs K/V are fetched again (reuse across waves is not counted). A
+  consequence of that rule: L2 -> SM and shared-memory traffic of K/V is also counted once per
+  group of concurrent CTAs, not once per CTA, so L2 and shared-memory bandwidth are optimistic;
+- the schedule: `fa2` runs a KV tile's GEMM, softmax and GEMM one after another (a sequential
+  stage: each overlaps only its own transfers; FA2 does not overlap softmax with matmul);
+  `fa3` is one pipelined stage with an epoch per KV tile per CTA (ping-pong between warpgroups
+  and intra-warpgroup pipelining overlap the softmax of one tile with the GEMMs of the next).
+Tile sizes (Br, Bc) are searched: every candidate that fits shared memory and registers is
+scored by the estimator and the fastest is kept.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, replace
+
+from archsim.estimator import ArchArrays, estimate
+from einsum_cascades import Cascade, load
+
+from .compile import Template
+from .mapping import (IN_PES, EinsumMapping, FusionGroup, Level, Loop, Mapping, MappingError,
+                      Stage, working_einsums)
+from .plain import costs
+
+#: head dims the FlashAttention kernels are built for (FA2 README: all head dims up to 256;
+#: FA3 paper: 64, 128 and 256 in the released kernels)
+HEAD_DIMS = {"fa2": (32, 64, 96, 128, 160, 192, 224, 256), "fa3": (64, 128, 256),
+             "standard": tuple(range(8, 257, 8))}
+#: tile edges tried for Br and Bc (MMA fragments are 16 wide)
+TILE_EDGES = (16, 32, 64, 128, 256)
+#: smallest query tile per CTA: FA2 runs 4 warps, each owning 16-row mma.sync fragments
+#: (FA2 paper Sec. 3.3); FA3 runs two consumer warpgroups, each a wgmma with M = 64 (FA3
+#: paper Sec. 3.1)
+MIN_BR = {"fa2": 4 * 16, "fa3": 2 * 64}
+#: FA2 issues warp-level mma.sync (m16n8k16), the Ampere instruction. Assumption: on Hopper it
+#: runs at the Ampere per-SM rate, 4 x 256 = 1024 dense FP16 MACs per clock per SM (A100
+#: whitepaper), half the 2048 that Hopper's tensor cores reach through warpgroup wgmma (H100
+#: whitepaper: the 4th-generation tensor core doubles the per-SM MMA rate; FA3 paper Sec. 1:
+#: FA2 reaches only ~35% of H100 peak since it does not use wgmma). No microbenchmark figure
+#: for mma.sync on H100 was found to cite; the value is the Ampere rate, not a fit.
+MMA_SYNC_MACS_PER_SM_CLOCK = 1024
+#: units of the GPU presets
+TENSOR, SFU, CUDA = "tensor_core", "sfu", "cuda_core"
+#: what binds where: matmuls on tensor cores, exponentials on the SFUs, the rest on CUDA cores
+_EXP = ("SLN", "PRM", "SN")
+_MATMUL = ("BQK", "SLNV", "QK")
+#: 1-pass intermediates held in registers (the S/P tile, running max/sum, the O accumulator)
+#: and the products the MMA or FMA consumes at once (P.V into O, O rescaled)
+_ONE_PASS_KEEP = {"BQK": "registers", "SLN": "registers", "LM": "registers",
+                  "RM": "registers", "RD": "registers", "RNV": "registers", "PRM": "registers",
+                  "SLD": "registers", "SPD": "registers", "SLNV": IN_PES, "SPNV": IN_PES}
+
+
+@dataclass(frozen=True)
+class Attention:
+    """One attention call on a GPU: batch, query heads (and KV heads for GQA), head dim,
+    queries and keys (keys = queries unless given: decode has one query and a long context)."""
+
+    batch: int
+    heads: int
+    head_dim: int
+    seq: int
+    keys: int | None = None
+    kv_heads: int | None = None
+    causal: bool = False
+
+    def __post_init__(self) -> None:
+        for name in ("batch", "heads", "head_dim", "seq"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name.replace('_', ' ')} must be at least 1, got "
+                                 f"{getattr(self, name)}")
+        if self.keys is not None and self.keys < 1:
+            raise ValueError(f"context must be at least 1, got {self.keys}")
+        kv = self.kv_heads or self.heads
+        if kv < 1 or self.heads % kv:
+            raise ValueError(f"{self.heads} query heads are not a multiple of {kv} KV heads")
+        if self.causal and self.m != self.seq:
+            raise ValueError("a causal mask needs as many keys as queries")
+
+    @property
+    def m(self) -> int:
+        """Keys per head."""
+        return self.keys or self.seq
+
+    @property
+    def groups(self) -> int:
+        """KV heads (each shared by heads / groups query heads)."""
+        return self.kv_heads or self.heads
+
+    @property
+    def flops(self) -> float:
+        """Forward FLOPs as FlashAttention counts them: 4 P M D H B, halved when causal."""
+        f = 4.0 * self.seq * self.m * self.head_dim * self.heads * self.batch
+        return f / 2 if self.causal else f
+
+
+def sms(arch) -> int:
+    """SMs of a GPU preset (instances of its tensor-core unit)."""
+    if TENSOR not in arch.computes:
+        raise MappingError(f"'{arch.name}' is not a GPU preset (it has no '{TENSOR}' unit)")
+    return arch.computes[TENSOR].count
+
+
+def per_sm(arch, unit: str) -> int:
+    """PEs of one SM's instance of a unit."""
+    return math.prod(arch.computes[unit].shape)
+
+
+def fill(extents: dict[str, int], order: tuple[str, ...], lanes: int) -> tuple[Loop, ...]:
+    """Spatial loops over a tile's ranks (in `order`) filling up to `lanes` PEs exactly where
+    the extents allow (power-of-two splits)."""
+    out = []
+    for r in order:
+        if lanes <= 1:
+            break
+        f = math.gcd(extents.get(r, 1), lanes)
+        if f > 1:
+            out.append(Loop(r, f, True))
+            lanes //= f
+    return tuple(out)
+
+
+def grid(tiles: list[tuple[str, int]], slots: int) -> tuple[list[Loop], list[Loop], int]:
+    """CTAs of one instance over the SMs' CTA slots: (temporal loops at HBM, spatial loops at
+    L2, instances that run at once). A rank's CTAs go spatial as far as the slots left allow
+    (the largest divisor); the rest run in time, one wave after another."""
+    temporal, spatial = [], []
+    left = slots
+    for rank, n in tiles:
+        s = max(d for d in range(1, min(n, left) + 1) if n % d == 0)
+        if s > 1:
+            spatial.append(Loop(rank, s, True, multicast=False))  # each SM reads L2 itself
+        if n // s > 1:
+            temporal.append(Loop(rank, n // s))
+        left //= s
+    concurrent = math.prod(lp.factor for lp in spatial)
+    parallel = max(1, slots // concurrent) if not temporal else 1
+    return temporal, spatial, parallel
+
+
+def unit_of(key: str) -> str:
+    """Unit an Einsum binds to (by its role; the key without its iterate suffix)."""
+    base = key.split("[")[0]
+    if base in _EXP:
+        return SFU
+    return TENSOR if base in _MATMUL else CUDA
+
+
+def _one_pass_cascade(a: Attention) -> tuple[Cascade, dict[str, int], int, list[tuple[str, int]]]:
+    """The 1-pass cascade for a problem, its shapes (M0 set later), instances, CTA ranks."""
+    if a.groups != a.heads:
+        c = load("one_pass_gqa")
+        shapes = {"g": 1, "j": a.heads // a.groups}
+        return c, shapes, a.batch * a.groups, [("j", a.heads // a.groups)]
+    return load("one_pass"), {}, a.batch * a.heads, []
+
+
+def cta_group(heads: int, per_head: int, q_tiles: int, slots: int) -> int:
+    """Query tiles of one head that share an instance of the mapping (and so each K/V tile
+    fetched from HBM, through L2): the largest divisor of the head's query tiles that keeps
+    the wave count of one CTA per instance, ceil(CTAs / slots). Waves are then exact at CTA
+    granularity, tail included, and K/V are fetched once per group of CTAs running together."""
+    ctas = heads * per_head * q_tiles
+    best = 1
+    for c in range(1, q_tiles + 1):
+        if q_tiles % c or per_head * c > slots:
+            continue
+        instances = heads * (q_tiles // c)
+        at_once = slots // (per_head * c)
+        if -(-instances // at_once) == -(-ctas // (slots // per_head * per_head)):
+            best = c
+    return best
+
+
+def causal_keys(n: int, bc: int) -> int:
+    """Keys a query tile visits on average under a causal mask with Br = Bc: the T(T+1)/2 tiles
+    on and below the diagonal of T x T (masked tiles are skipped, the diagonal one is computed
+    in full), i.e. (T + 1) / 2 tiles of Bc keys. The mapping runs the 1-pass cascade over that
+    many keys per query tile: the work and K/V traffic of the visited tiles, spread evenly over
+    the CTAs (the kernels launch the longest query tiles first, which evens the waves)."""
+    t = n // bc
+    if t % 2 == 0:  # (T + 1) / 2 tiles is not whole: T/2 + 1 tiles for half the CTAs
+        return (t // 2) * bc + bc // 2 if (bc // 2) % 16 == 0 else (t // 2 + 1) * bc
+    return (t + 1) // 2 * bc
+
+
+def one_pass(a: Attention, arch, br: int, bc: int, kind: str = "fa2",
+             occupancy: int = 1) -> Mapping:
+    """FlashAttention's mapping of the 1-pass cascade: a CTA per Br queries, K/V streamed in Bc
+    tiles through shared memory, the running state in registers; `kind` fa2 (mma.sync, steps in
+    turn) or fa3 (wgmma at the Hopper rate, softmax overlapped with the next tile's GEMMs)."""
+    c, shapes, heads, extra = _one_pass_cascade(a)
+    m = causal_keys(a.m, bc) if a.causal else a.m
+    if a.seq % br or m % bc:
+        raise MappingError(f"tiles {br} x {bc} do not divide {a.seq} queries x {m} keys")
+    slots = sms(arch) * occupancy
+    group = cta_group(heads, math.prod(n for _, n in extra), a.seq // br, slots)
+    instances = heads * (a.seq // br // group)
+    shapes |= {"e": a.head_dim, "f": a.head_dim, "p": group * br, "m": m, "m0": bc}
+    m1 = m // bc
+    temporal, spatial, parallel = grid(extra + [("p", group)], slots)
+    tile = {"p": br, "m0": bc, "e": a.head_dim, "f": a.head_dim}
+    ems = []
+    for e in working_einsums(c):
+        space = set(e.space)
+        unit = unit_of(e.key)
+        lanes = per_sm(arch, unit)
+        if unit == TENSOR and kind == "fa2":
+            lanes = min(lanes, MMA_SYNC_MACS_PER_SM_CLOCK)
+        lanes //= occupancy
+        order = ("p", "m0", "e", "f")
+        hbm = tuple(lp for lp in temporal if lp.rank in space) + (
+            (Loop("m1", m1),) if "m1" in space and m1 > 1 else ())
+        l2 = tuple(lp for lp in spatial if lp.rank in space)
+        regs = fill({r: v for r, v in tile.items() if r in space}, order, lanes)
+        ems.append(EinsumMapping(e.key, unit, (Level("hbm", hbm), Level("l2", l2),
+                                               Level("smem"), Level("registers", regs))))
+    keep = {t: lv for t, lv in _ONE_PASS_KEEP.items() if t in c.tensors}
+    keys = tuple(em.einsum for em in ems)
+    if kind == "fa3":
+        # an epoch per KV tile of each CTA: the softmax of tile j overlaps the GEMMs of j + 1
+        epochs = math.prod(lp.factor for lp in temporal) * m1
+        stages = (Stage(keys, "pipelined", epochs),)
+    else:
+        stages = (Stage(keys),)  # one after another, each overlapping its own transfers
+    return Mapping(c, shapes, tuple(ems), (FusionGroup(keys, keep),), stages, instances,
+                   min(parallel, instances))
+
+
+def footprint(m: Mapping, arch, level: str) -> float:
+    """Bytes one CTA keeps at a memory level: per tensor the largest tile any Einsum holds."""
+    per: dict[str, float] = {}
+    for ec in costs(m, arch).values():
+        for t, b in ec.footprint.get(level, {}).items():
+            per[t] = max(per.get(t, 0.0), b)
+    return sum(per.values())
+
+
+def occupancy_of(m: Mapping, arch) -> int:
+    """CTAs per SM that shared memory and the register file allow (0: not even one)."""
+    occ = []
+    for level in ("smem", "registers"):
+        foot = footprint(m, arch, level)
+        occ.append(int(arch.memories[level].capacity_bytes // foot) if foot else 16)
+    return min(occ)
+
+
+@dataclass
+class Choice:
+    """The chosen mapping of a search, its tiles, occupancy and the candidates tried."""
+
+    mapping: Mapping
+    tiles: tuple[int, ...]
+    occupancy: int
+    latency_s: float
+    tried: int
+
+
+def best_of(candidates, arch) -> Choice:
+    """Score each (tiles, builder) candidate that fits and keep the fastest."""
+    arrays = ArchArrays.from_arch(arch)
+    best: Choice | None = None
+    tried = 0
+    for tiles, build, occupancy in candidates:
+        tried += 1
+        try:
+            mp = build()
+            t = Template.from_mapping(mp, arch, arrays)
+            batch, valid = t.compile(t.factors_of(mp, arch)[None])
+        except MappingError:
+            continue
+        if not valid[0]:
+            continue
+        lat = float(estimate(arrays, batch).latency_s[0])
+        if best is None or lat < best.latency_s:
+            best = Choice(mp, tiles, occupancy, lat, 0)
+    if best is None:
+        raise MappingError(f"no tile size fits '{arch.name}''s shared memory and registers")
+    best.tried = tried
+    return best
+
+
+def _edges(n: int) -> list[int]:
+    return [t for t in TILE_EDGES if t <= n and n % t == 0]
+
+
+def check_head_dim(kind: str, d: int) -> None:
+    """One-line error for a head dim the kernel is not built for."""
+    if d not in HEAD_DIMS[kind]:
+        dims = HEAD_DIMS[kind]
+        listed = ", ".join(map(str, dims)) if len(dims) < 12 else "multiples of 8 up to 256"
+        raise ValueError(f"head dim {d} is not supported by {kind} (supported: {listed})")
+
+
+def flash(a: Attention, arch, kind: str = "fa2") -> Choice:
+    """FA2 or FA3 with the fastest tiles that fit (searched over Br x Bc)."""
+    check_head_dim(kind, a.head_dim)
+    brs, bcs = _edges(a.seq), _edges(a.m)
+    if not brs or not bcs:
+        raise ValueError(f"sequence length {a.seq} (keys {a.m}) must be a multiple of 16 for "
+                         f"the GPU tile mappers")
+
+    def candidates():
+        for br in (b for b in brs if b >= min(MIN_BR[kind], a.seq)):
+            for bc in bcs:
+                if a.causal and br != bc:
+                    continue
+                try:
+                    occ = occupancy_of(one_pass(a, arch, br, bc, kind), arch)
+                except MappingError:
+                    continue
+                if kind == "fa3":
+                    occ = min(occ, 1)  # FA3's warp-specialised CTA takes the whole register file
+                if occ < 1:
+                    continue
+                yield (br, bc), (lambda br=br, bc=bc, occ=occ: one_pass(a, arch, br, bc, kind,
+                                                                          occ)), occ
+    return best_of(candidates(), arch)
+
+
+def standard(a: Attention, arch) -> Choice:
+    """Standard attention as three kernels through HBM: S = QK^T written out, a row softmax
+    (a row of S staged in shared memory once for its max and exponentials, P written out), and
+    O = PV; matmuls in 128 x 128 CTA tiles (cuBLAS-style) on the tensor cores."""
+    check_head_dim("standard", a.head_dim)
+    if a.groups != a.heads:
+        a = replace(a, kv_heads=None)  # K/V repeated per query head, as PyTorch does
+    c = load("three_pass")
+    n, m, d = a.seq, a.m, a.head_dim
+    if n % 16 or m % 16:
+        raise ValueError(f"sequence length {n} (keys {m}) must be a multiple of 16")
+    bt = max(t for t in _edges(n) if t <= 128)
+    bk = max(t for t in _edges(m) if t <= 128)
+    shapes = {"e": d, "f": d, "p": n, "m": m}
+    instances = a.batch * a.heads
+    slots = sms(arch)
+
+    def matmul(key: str, out_ranks: list[tuple[str, int]], red: str, extent: int):
+        """A GEMM kernel: CTAs over output tiles; the reduction rank streamed from HBM in
+        chunks of 64 (cuBLAS-style K tiles) where it is longer than that."""
+        temporal, spatial, par = grid(out_ranks, slots)
+        chunk = max(t for t in (16, 32, 64) if extent % t == 0)
+        stream = (Loop(red, extent // chunk),) if extent > 64 else ()
+        tile = {"p": bt, "m": bk if key == "QK" else chunk, "e": d, "f": d}
+        regs = fill(tile, ("p", "m", "f", "e"), per_sm(arch, TENSOR))
+        return EinsumMapping(key, TENSOR, (Level("hbm", tuple(temporal) + stream),
+                                           Level("l2", tuple(spatial)), Level("smem"),
+                                           Level("registers", regs))), par
+
+    qk, par_qk = matmul("QK", [("p", n // bt), ("m", m // bk)], "e", d)
+    av, par_av = matmul("AV", [("p", n // bt)], "m", m)
+    temporal, spatial, par_sm = grid([("p", n)], slots)
+    softmax = []
+    for key in ("GM", "SN", "SD", "A"):
+        unit = unit_of(key)
+        regs = fill({"m": m}, ("m",), per_sm(arch, unit))
+        softmax.append(EinsumMapping(key, unit, (Level("hbm", tuple(temporal)),
+                                                 Level("l2", tuple(spatial)), Level("smem"),
+                                                 Level("registers", regs))))
+    fusion = (FusionGroup(("GM", "SN", "SD", "A"), {t: "smem" for t in ("GM", "SN", "SD")},
+                          {"QK": "smem"}),)
+    # three kernels, each filling the SMs with its own grid
+    stages = (Stage(("QK",), parallel_instances=min(par_qk, instances)),
+              Stage(("GM", "SN", "SD", "A"), "pipelined", 1,
+                    parallel_instances=min(par_sm, instances)),
+              Stage(("AV",), parallel_instances=min(par_av, instances)))
+    mp = Mapping(c, shapes, (qk, *softmax, av), fusion, stages, instances)
+    return best_of([((bt, bk), lambda: mp, 1)], arch)
