@@ -299,7 +299,8 @@ def best_of(candidates, arch) -> Choice:
 
 
 def _edges(n: int) -> list[int]:
-    return [t for t in TILE_EDGES if t <= n and n % t == 0]
+    """Tile edges that divide n (n itself when shorter than an MMA fragment: decode's query)."""
+    return [n] if n < TILE_EDGES[0] else [t for t in TILE_EDGES if t <= n and n % t == 0]
 
 
 def check_head_dim(kind: str, d: int) -> None:
@@ -384,3 +385,115 @@ def standard(a: Attention, arch) -> Choice:
               Stage(("AV",), parallel_instances=min(par_av, instances)))
     mp = Mapping(c, shapes, (qk, *softmax, av), fusion, stages, instances)
     return best_of([((bt, bk), lambda: mp, 1)], arch)
+
+
+def _decode_einsums(c: Cascade, hbm: dict[str, tuple[Loop, ...]], l2: dict[str, tuple[Loop, ...]],
+                    tile: dict[str, int], arch) -> tuple[EinsumMapping, ...]:
+    """Per Einsum of the decode cascade: HBM loops, L2 (CTA) loops and spatial loops filling
+    its unit's PEs over its tile, by the ranks of its space."""
+    ems = []
+    for e in working_einsums(c):
+        space = set(e.space)
+        unit = unit_of(e.key)
+        regs = fill({r: v for r, v in tile.items() if r in space}, ("m0", "e", "f", "m1"),
+                    per_sm(arch, unit))
+        ems.append(EinsumMapping(e.key, unit, (
+            Level("hbm", tuple(lp for lp in hbm.get("*", ()) if lp.rank in space)),
+            Level("l2", tuple(lp for lp in l2.get("*", ()) if lp.rank in space)),
+            Level("smem"), Level("registers", regs))))
+    return tuple(ems)
+
+
+#: split-phase Einsums of decode_split_k (each split's local max, sum and numerator) and the
+#: combine that rescales and reduces the splits' partial results
+_SPLIT = ("BQK", "LM", "SLN", "SLD", "SLNV")
+_COMBINE = ("GM", "PRM", "SD", "SNV", "AV")
+#: a split's scores stay in shared memory for its max and exponentials; its partial results
+#: (max, sum, numerator) go to HBM for the combine kernel, as in Flash-Decoding
+_SPLIT_KEEP = {"BQK": "smem", "SLN": "registers", "PRM": "registers", "GM": "registers",
+               "SD": "registers", "SNV": "registers"}
+
+
+def split_k(a: Attention, arch, splits: int, bc: int) -> Mapping:
+    """Flash-Decoding: each head's keys split into `splits` chunks, one CTA each, streaming the
+    chunk's K/V in Bc tiles; then a combine kernel (one CTA per head) rescales and reduces."""
+    c = load("decode_split_k")
+    m = a.m
+    if m % (splits * bc):
+        raise MappingError(f"{splits} splits of {bc}-key tiles do not divide {m} keys")
+    chunk = m // splits
+    instances = a.batch * a.heads
+    slots = sms(arch)
+    temporal, spatial, parallel = grid([("m1", splits)], slots)
+    stream = (Loop("m0", chunk // bc),) if chunk > bc else ()
+    tile = {"m0": bc, "e": a.head_dim, "f": a.head_dim, "m1": 1}
+    split = _decode_einsums(c, {"*": tuple(temporal) + stream}, {"*": tuple(spatial)}, tile, arch)
+    comb_tile = {"m1": splits, "f": a.head_dim}
+    combine = _decode_einsums(c, {}, {}, comb_tile, arch)
+    ems = tuple(em for em in split if em.einsum in _SPLIT) + tuple(
+        em for em in combine if em.einsum in _COMBINE)
+    keep = {t: lv for t, lv in _SPLIT_KEEP.items() if t in c.tensors}
+    stages = (Stage(_SPLIT, parallel_instances=min(parallel, instances)),
+              Stage(_COMBINE, parallel_instances=min(slots, instances)))
+    return Mapping(c, {"e": a.head_dim, "f": a.head_dim, "m": m, "m0": chunk}, ems,
+                   (FusionGroup(_SPLIT, keep),), stages, instances)
+
+
+def flash_decoding(a: Attention, arch) -> Choice:
+    """Flash-Decoding with the number of splits (and KV tile) the search finds fastest."""
+    check_decode(a)
+    tiles = [t for t in (64, 128, 256) if a.m % t == 0]
+    if not tiles:
+        raise ValueError(f"context {a.m} must be a multiple of 64 for the decode mappers")
+
+    def candidates():
+        for bc in tiles:
+            n = a.m // bc
+            for s in (d for d in range(1, min(n, sms(arch)) + 1) if n % d == 0):
+                yield (s, bc), (lambda s=s, bc=bc: split_k(a, arch, s, bc)), 1
+    return best_of(candidates(), arch)
+
+
+def stream_k(a: Attention, arch, bc: int) -> Mapping:
+    """LeanAttention: the (batch, head, KV tile) work linearised and split evenly over the SMs,
+    one CTA each. The mapping's instances are the SMs' equal shares: each runs the split phase
+    over ceil(tiles / SMs) KV tiles (a share may span two heads; the query of each is loaded,
+    the second counted once: at most one extra query and partial result per SM), writing a
+    partial (max, sum, numerator) per head it touches; the combine then reduces, per head, the
+    partials of the SMs that shared it, as the host CTA does."""
+    c = load("decode_split_k")
+    slots = sms(arch)
+    tiles = a.batch * a.heads * (a.m // bc)
+    share = -(-tiles // slots)  # tiles per SM (the last SMs may have fewer: counted in full)
+    ctas = min(slots, tiles)
+    per_head = max(1, -(-slots // (a.batch * a.heads)))  # SMs that share a head's keys
+    m = share * bc
+    stream = (Loop("m0", share),) if share > 1 else ()
+    tile = {"m0": bc, "e": a.head_dim, "f": a.head_dim, "m1": 1}
+    split = _decode_einsums(c, {"*": stream}, {}, tile, arch)
+    combine = _decode_einsums(c, {}, {}, {"m1": 1, "f": a.head_dim}, arch)
+    ems = tuple(em for em in split if em.einsum in _SPLIT) + tuple(
+        em for em in combine if em.einsum in _COMBINE)
+    keep = {t: lv for t, lv in _SPLIT_KEEP.items() if t in c.tensors}
+    del per_head
+    stages = (Stage(_SPLIT, parallel_instances=ctas), Stage(_COMBINE, parallel_instances=ctas))
+    return Mapping(c, {"e": a.head_dim, "f": a.head_dim, "m": m, "m0": m}, ems,
+                   (FusionGroup(_SPLIT, keep),), stages, ctas)
+
+
+def lean(a: Attention, arch) -> Choice:
+    """LeanAttention (stream-K decode) with the KV tile the search finds fastest."""
+    check_decode(a)
+    tiles = [t for t in (64, 128, 256) if a.m % t == 0]
+    if not tiles:
+        raise ValueError(f"context {a.m} must be a multiple of 64 for the decode mappers")
+    return best_of((((bc,), (lambda bc=bc: stream_k(a, arch, bc)), 1) for bc in tiles), arch)
+
+
+def check_decode(a: Attention) -> None:
+    """Decode mappers take one query per head."""
+    if a.seq != 1:
+        raise ValueError(f"the decode mappers take one query per head, got {a.seq}")
+    if a.causal:
+        raise ValueError("decode attends to the whole context: --causal does not apply")
+    check_head_dim("fa2", a.head_dim)

@@ -14,14 +14,17 @@ from einsum_cascades import load
 
 from .arch_cli import SetOpt
 from .evaluate import DESIGNS, design, evaluate as evaluate_design
+from .gpu_evaluate import GPU_DESIGNS, evaluate_gpu, problem
 from .workloads import Workload, model, parse_count
 
 out = Console(markup=False, highlight=False)
 
 
 def evaluate(
-    seq: Annotated[str, typer.Option(help="Sequence length M = P, e.g. 64K.")],
-    arch: Annotated[str, typer.Option(help="Preset name or spec file.")] = "fusemax",
+    seq: Annotated[Optional[str], typer.Option(
+        help="Sequence length M = P, e.g. 64K (decode: optional, one query).")] = None,
+    arch: Annotated[Optional[str], typer.Option(
+        help="Preset name or spec file (default: fusemax; h100 for GPU mappers).")] = None,
     overrides: SetOpt = None,
     cascade: Annotated[Optional[str], typer.Option(
         help="Cascade to run (default: the mapper's own).")] = None,
@@ -35,6 +38,11 @@ def evaluate(
     accounting: Annotated[str, typer.Option(
         help="Energy accounting: complete, or artifact (FuseMax artifact's).")] = "complete",
     fmt: Annotated[str, typer.Option("--format", "-f", help="table or json.")] = "table",
+    causal: Annotated[bool, typer.Option(
+        "--causal", help="Causal mask (GPU mappers): masked KV tiles are skipped.")] = False,
+    phase: Annotated[str, typer.Option(help="prefill or decode (GPU mappers).")] = "prefill",
+    context: Annotated[Optional[str], typer.Option(
+        help="Keys in the KV cache for --phase decode, e.g. 128K.")] = None,
 ) -> None:
     """Map a workload with a design, score it, and say how long, how much energy and why.
 
@@ -46,6 +54,13 @@ def evaluate(
     attnsim evaluate --arch fusemax --cascade one_pass --model bert --seq 64K
 
     attnsim evaluate --mapper search --batch 1 --heads 32 --head-dim 128 --seq 16K -f json
+
+    attnsim evaluate --arch h100 --mapper fa3 --batch 1 --heads 16 --head-dim 128 --seq 16K
+
+    attnsim evaluate --mapper fa2 --batch 4 --heads 32 --head-dim 128 --seq 4K --causal
+
+    attnsim evaluate --mapper flash_decoding --batch 1 --heads 32 --head-dim 128 --phase decode
+    --context 128K -f json
     """
     if fmt not in ("table", "json"):
         raise ValueError(f"--format must be table or json, got '{fmt}'")
@@ -53,8 +68,19 @@ def evaluate(
     if cascade is not None and load(cascade).name != d.cascade:
         raise ValueError(f"mapper '{mapper}' runs the '{d.cascade}' cascade, not '{cascade}'")
     w = workload(model_name, batch, heads, head_dim)
-    a = load_arch(arch, overrides or ())
-    r = evaluate_design(d.build(w, parse_count(seq), a), a, accounting)
+    gpu_mapper = d.substrate == "gpu"
+    if not gpu_mapper and (causal or phase != "prefill" or context is not None):
+        raise ValueError(f"--causal, --phase and --context apply to the GPU mappers "
+                         f"({', '.join(GPU_DESIGNS)}), not to '{mapper}'")
+    a = load_arch(arch or (d.arch if gpu_mapper else "fusemax"), overrides or ())
+    if gpu_mapper:
+        n = parse_count(seq) if seq is not None else None
+        ctx = parse_count(context) if context is not None else None
+        r = evaluate_gpu(mapper, problem(w, n, causal, phase, ctx), a, accounting)
+    else:
+        if seq is None:
+            raise ValueError("give --seq (the sequence length)")
+        r = evaluate_design(d.build(w, parse_count(seq), a), a, accounting)
     r = {"mapper": mapper, "model": w.name} | r
     if fmt == "json":
         typer.echo(json.dumps(r, indent=2))
@@ -84,6 +110,9 @@ def print_report(r: dict) -> None:
     t.add_column("value", justify="right")
     for k in ("latency_s", "ideal_s", "compute_s", "transfer_s"):
         t.add_row(k, f"{r[k]:.6g} s")
+    if "tflops" in r:
+        t.add_row("throughput", f"{r['tflops']:.4g} TFLOP/s")
+        t.add_row("tiles, occupancy", f"{r['tiles']}, {r['occupancy']} CTA(s) per SM")
     t.add_row("energy", f"{r['energy_pj'] / 1e12:.6g} J ({r['accounting']} accounting)")
     t.add_row("DRAM traffic", f"{r['traffic_bytes'] / 1e9:.6g} GB")
     for u, v in r["utilisation"].items():
