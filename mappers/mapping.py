@@ -16,6 +16,7 @@ and are not bound: reads of a split copy are reads of the tensor it views.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -95,7 +96,7 @@ class Stage:
     epochs: int = 1
     #: instances that run this stage at once (0: the mapping's `parallel_instances`); stages
     #: launched as separate GPU kernels each fill the SMs with their own CTA grid
-    parallel_instances: int = 0
+    parallel_instances: float = 0
 
 
 def epoch_ranks(c: Cascade, stage: Stage) -> set[str]:
@@ -118,26 +119,21 @@ class Mapping:
     instances: int = 1
     #: how many instances run at once, each on its own instances of the units (a GPU's CTAs on
     #: separate SMs): they run in `rounds` = ceil(instances / parallel_instances) rounds, the
-    #: last one partly idle when they do not divide evenly (the tail of the last wave); traffic
-    #: and work are unchanged, PEs in use scale by instances / rounds, epochs count rounds
-    parallel_instances: int = 1
+    #: last one partly idle when they do not divide evenly (the tail of the last wave); a
+    #: fraction < 1 spreads one instance over several rounds (a head with more CTAs than SMs);
+    #: traffic and work are unchanged, PEs in use scale by instances / rounds, epochs count rounds
+    parallel_instances: float = 1
 
     @property
     def rounds(self) -> int:
         """Rounds of `parallel_instances` instances at once (the last one may be partial)."""
-        if self.instances < 1 or self.parallel_instances < 1:
-            raise MappingError(f"instances ({self.instances}) and parallel instances "
-                               f"({self.parallel_instances}) must be at least 1")
-        return -(-self.instances // self.parallel_instances)
+        return _rounds(self.instances, self.parallel_instances)
 
     def stage_rounds(self, stage: Stage) -> int:
         """Rounds of a stage: its own parallel instances, or the mapping's."""
         if not stage.parallel_instances:
             return self.rounds
-        if stage.parallel_instances < 0:
-            raise MappingError(f"parallel instances of a stage must be at least 1, got "
-                               f"{stage.parallel_instances}")
-        return -(-self.instances // stage.parallel_instances)
+        return _rounds(self.instances, stage.parallel_instances)
 
     def einsum_rounds(self, einsum: str) -> int:
         """Rounds of the stage that runs an Einsum."""
@@ -164,6 +160,14 @@ class Mapping:
                 if einsum in readers[1:]:
                     out[tensor] = level
         return out
+
+
+def _rounds(instances: int, parallel: float) -> int:
+    """ceil(instances / parallel), exact for whole-number ratios."""
+    if instances < 1 or not parallel > 0:
+        raise MappingError(f"instances ({instances}) must be at least 1 and parallel instances "
+                           f"({parallel}) positive")
+    return max(1, math.ceil(instances / parallel - 1e-9))
 
 
 #: `keep` value for intermediates that stay in the PEs: their registers and the links between

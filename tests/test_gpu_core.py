@@ -51,6 +51,22 @@ def test_rounds_of_parallel_instances_set_the_time(tmp_path, instances, parallel
     assert r.read_bytes[0].sum() == pytest.approx(instances * one.read_bytes[0].sum())
 
 
+def test_an_instance_wider_than_the_units_spans_rounds(tmp_path):
+    # 3 instances of 8 elements, each spread over 8 PEs of a 4-PE unit: half an instance at once
+    # (parallel 0.5) is 6 rounds of 4 elements, 2 s each (a mul and an add per element)
+    f = tmp_path / "a.yaml"
+    f.write_text(ARCH)
+    a = load_arch(f)
+    arr = ArchArrays.from_arch(a)
+    c = parse("Y[m] = A[m] * B[m]\nZ[m] = Y[m] + A[m]")
+    nest = (Level("dram", (Loop("m", 8, True),)), Level("buffer"))
+    m = Mapping(c, {"m": 8}, (EinsumMapping("Y", "u1", nest), EinsumMapping("Z", "u1", nest)),
+                instances=3, parallel_instances=0.5)
+    assert m.rounds == 6
+    assert estimate(arr, compile_mapping(m, a, arr)).latency_s[0] == pytest.approx(12)
+    assert evaluate(m, a)["latency_s"] == pytest.approx(12)
+
+
 def test_pipelined_epochs_count_rounds(tmp_path):
     # 8 instances, 4 at once, one pipelined stage of 8 epochs per instance: 16 epochs per PE;
     # Y and Z share the unit, so the stage's busy time is 2 rounds x 16 s
@@ -72,7 +88,7 @@ def test_too_many_parallel_instances_do_not_fit(tmp_path):
     a = load_arch(f)
     with pytest.raises(MappingError, match="PEs"):
         evaluate(mapping(8, 8), a)
-    with pytest.raises(MappingError, match="at least 1"):
+    with pytest.raises(MappingError, match="positive"):
         evaluate(replace(mapping(8, 4), parallel_instances=0), a)
 
 
