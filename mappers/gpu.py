@@ -138,22 +138,14 @@ def fill(extents: dict[str, int], order: tuple[str, ...], lanes: int) -> tuple[L
     return tuple(out)
 
 
-def grid(tiles: list[tuple[str, int]], slots: int) -> tuple[list[Loop], list[Loop], int]:
+def grid(tiles: list[tuple[str, int]], slots: int) -> tuple[list[Loop], list[Loop], float]:
     """CTAs of one instance over the SMs' CTA slots: (temporal loops at HBM, spatial loops at
-    L2, instances that run at once). A rank's CTAs go spatial as far as the slots left allow
-    (the largest divisor); the rest run in time, one wave after another."""
-    temporal, spatial = [], []
-    left = slots
-    for rank, n in tiles:
-        s = max(d for d in range(1, min(n, left) + 1) if n % d == 0)
-        if s > 1:
-            spatial.append(Loop(rank, s, True, multicast=False))  # each SM reads L2 itself
-        if n // s > 1:
-            temporal.append(Loop(rank, n // s))
-        left //= s
-    concurrent = math.prod(lp.factor for lp in spatial)
-    parallel = max(1, slots // concurrent) if not temporal else 1
-    return temporal, spatial, parallel
+    L2, instances at once). Every CTA is a spatial iteration (each SM reads L2 itself: no
+    multicast); slots / CTAs instances run at once, a fraction when one instance has more CTAs
+    than there are slots, so the rounds are ceil(all CTAs / slots): exact waves, tail included."""
+    spatial = [Loop(rank, n, True, multicast=False) for rank, n in tiles if n > 1]
+    ctas = math.prod(n for _, n in tiles)
+    return [], spatial, slots / ctas
 
 
 def unit_of(key: str) -> str:
@@ -173,33 +165,14 @@ def _one_pass_cascade(a: Attention) -> tuple[Cascade, dict[str, int], int, list[
     return load("one_pass"), {}, a.batch * a.heads, []
 
 
-def cta_group(heads: int, per_head: int, q_tiles: int, slots: int) -> int:
-    """Query tiles of one head that share an instance of the mapping (and so each K/V tile
-    fetched from HBM, through L2): the largest divisor of the head's query tiles that keeps
-    the wave count of one CTA per instance, ceil(CTAs / slots). Waves are then exact at CTA
-    granularity, tail included, and K/V are fetched once per group of CTAs running together."""
-    ctas = heads * per_head * q_tiles
-    best = 1
-    for c in range(1, q_tiles + 1):
-        if q_tiles % c or per_head * c > slots:
-            continue
-        instances = heads * (q_tiles // c)
-        at_once = slots // (per_head * c)
-        if -(-instances // at_once) == -(-ctas // (slots // per_head * per_head)):
-            best = c
-    return best
-
-
 def causal_keys(n: int, bc: int) -> int:
     """Keys a query tile visits on average under a causal mask with Br = Bc: the T(T+1)/2 tiles
     on and below the diagonal of T x T (masked tiles are skipped, the diagonal one is computed
-    in full), i.e. (T + 1) / 2 tiles of Bc keys. The mapping runs the 1-pass cascade over that
-    many keys per query tile: the work and K/V traffic of the visited tiles, spread evenly over
-    the CTAs (the kernels launch the longest query tiles first, which evens the waves)."""
-    t = n // bc
-    if t % 2 == 0:  # (T + 1) / 2 tiles is not whole: T/2 + 1 tiles for half the CTAs
-        return (t // 2) * bc + bc // 2 if (bc // 2) % 16 == 0 else (t // 2 + 1) * bc
-    return (t + 1) // 2 * bc
+    in full), i.e. (T + 1) / 2 tiles of Bc keys, rounded up to a whole tile. The mapping runs the
+    1-pass cascade over that many keys per query tile: the work and K/V traffic of the visited
+    tiles spread evenly over the CTAs (the kernels launch the longest query tiles first, which
+    evens the waves)."""
+    return -(-(n // bc + 1) // 2) * bc
 
 
 def one_pass(a: Attention, arch, br: int, bc: int, kind: str = "fa2",
@@ -212,11 +185,10 @@ def one_pass(a: Attention, arch, br: int, bc: int, kind: str = "fa2",
     if a.seq % br or m % bc:
         raise MappingError(f"tiles {br} x {bc} do not divide {a.seq} queries x {m} keys")
     slots = sms(arch) * occupancy
-    group = cta_group(heads, math.prod(n for _, n in extra), a.seq // br, slots)
-    instances = heads * (a.seq // br // group)
-    shapes |= {"e": a.head_dim, "f": a.head_dim, "p": group * br, "m": m, "m0": bc}
+    instances = heads
+    shapes |= {"e": a.head_dim, "f": a.head_dim, "p": a.seq, "m": m, "m0": bc}
     m1 = m // bc
-    temporal, spatial, parallel = grid(extra + [("p", group)], slots)
+    temporal, spatial, parallel = grid(extra + [("p", a.seq // br)], slots)
     tile = {"p": br, "m0": bc, "e": a.head_dim, "f": a.head_dim}
     ems = []
     for e in working_einsums(c):
@@ -245,10 +217,11 @@ def one_pass(a: Attention, arch, br: int, bc: int, kind: str = "fa2",
                    min(parallel, instances))
 
 
-def footprint(m: Mapping, arch, level: str) -> float:
-    """Bytes one CTA keeps at a memory level: per tensor the largest tile any Einsum holds."""
+def footprint(m: Mapping, arch, level: str, per_einsum=None) -> float:
+    """Bytes one CTA keeps at a memory level: per tensor the largest tile any Einsum holds
+    (`per_einsum`: the plain costs when the caller has them)."""
     per: dict[str, float] = {}
-    for ec in costs(m, arch).values():
+    for ec in (per_einsum or costs(m, arch)).values():
         for t, b in ec.footprint.get(level, {}).items():
             per[t] = max(per.get(t, 0.0), b)
     return sum(per.values())
@@ -257,8 +230,9 @@ def footprint(m: Mapping, arch, level: str) -> float:
 def occupancy_of(m: Mapping, arch) -> int:
     """CTAs per SM that shared memory and the register file allow (0: not even one)."""
     occ = []
+    per_einsum = costs(m, arch)
     for level in ("smem", "registers"):
-        foot = footprint(m, arch, level)
+        foot = footprint(m, arch, level, per_einsum)
         occ.append(int(arch.memories[level].capacity_bytes // foot) if foot else 16)
     return min(occ)
 
@@ -337,6 +311,11 @@ def flash(a: Attention, arch, kind: str = "fa2") -> Choice:
     return best_of(candidates(), arch)
 
 
+#: the N x N scores and probabilities stream between HBM and the SMs past L2 (written once,
+#: read once per kernel: L2 holds no reuse for them)
+_STREAMED = {"QK": ("l2",), "A": ("l2",)}
+
+
 def standard(a: Attention, arch) -> Choice:
     """Standard attention as three kernels through HBM: S = QK^T written out, a row softmax
     (a row of S staged in shared memory once for its max and exponentials, P written out), and
@@ -364,7 +343,7 @@ def standard(a: Attention, arch) -> Choice:
         regs = fill(tile, ("p", "m", "f", "e"), per_sm(arch, TENSOR))
         return EinsumMapping(key, TENSOR, (Level("hbm", tuple(temporal) + stream),
                                            Level("l2", tuple(spatial)), Level("smem"),
-                                           Level("registers", regs))), par
+                                           Level("registers", regs)), _STREAMED), par
 
     qk, par_qk = matmul("QK", [("p", n // bt), ("m", m // bk)], "e", d)
     av, par_av = matmul("AV", [("p", n // bt)], "m", m)
@@ -375,7 +354,9 @@ def standard(a: Attention, arch) -> Choice:
         regs = fill({"m": m}, ("m",), per_sm(arch, unit))
         softmax.append(EinsumMapping(key, unit, (Level("hbm", tuple(temporal)),
                                                  Level("l2", tuple(spatial)), Level("smem"),
-                                                 Level("registers", regs))))
+                                                 Level("registers", regs)),
+                                     {t: v for t, v in _STREAMED.items() if t != "QK" or
+                                      key == "GM"}))
     fusion = (FusionGroup(("GM", "SN", "SD", "A"), {t: "smem" for t in ("GM", "SN", "SD")},
                           {"QK": "smem"}),)
     # three kernels, each filling the SMs with its own grid
@@ -478,7 +459,7 @@ def stream_k(a: Attention, arch, bc: int) -> Mapping:
     del per_head
     stages = (Stage(_SPLIT, parallel_instances=ctas), Stage(_COMBINE, parallel_instances=ctas))
     return Mapping(c, {"e": a.head_dim, "f": a.head_dim, "m": m, "m0": m}, ems,
-                   (FusionGroup(_SPLIT, keep),), stages, ctas)
+                   (FusionGroup(_SPLIT, keep),), stages, ctas, ctas)
 
 
 def lean(a: Attention, arch) -> Choice:
