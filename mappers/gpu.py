@@ -5,26 +5,31 @@ A GPU is HBM -> L2 -> per-SM shared memory -> registers -> tensor cores, special
 is a general Mapping scored by the same estimator as the spatial arrays; nothing here computes a
 latency. The GPU's launch structure is mapping structure:
 - a CTA is one tile of queries (Br rows; with GQA, one query head of the group): the CTAs of a
-  head are a spatial loop at the L2 level (each CTA on its own SM), and the heads (batch x
-  heads, or batch x KV heads with GQA) are the mapping's independent instances, as many at once
-  as fill the SMs' CTA slots (`Mapping.parallel_instances`): the instances run in rounds, so
-  waves of CTAs over SMs and the tail of the last wave come from the structure. Waves are
-  counted in whole heads' worth of CTAs when a head's CTAs do not divide the SM slots;
+  head are a spatial loop at the L2 level (each on its own SM, each reading L2 itself), and the
+  heads (batch x heads, or batch x KV heads with GQA) are the mapping's independent instances,
+  slots / CTAs-per-head of them at once (`Mapping.parallel_instances`, a fraction when a head
+  has more CTAs than there are slots): the rounds are ceil(all CTAs / slots), so waves of CTAs
+  over SMs and the tail of the last wave come from the structure;
 - occupancy (CTAs resident per SM) is the smaller of shared-memory capacity / the CTA's shared-
   memory footprint and register file / its register footprint (footprints from the model's
   tiles); occupancy k shares an SM's units among k CTAs (each CTA's spatial fan-out is 1/k of
   the SM) and multiplies the CTA slots per wave;
-- K/V reuse in L2: the concurrent CTAs of one head read each K/V tile together (the spatial CTA
-  loop does not index K or V, so the tile is fetched from HBM once for all of them); across
-  waves of one head's CTAs K/V are fetched again (reuse across waves is not counted). A
-  consequence of that rule: L2 -> SM and shared-memory traffic of K/V is also counted once per
-  group of concurrent CTAs, not once per CTA, so L2 and shared-memory bandwidth are optimistic;
+- K/V reuse in L2: the CTAs of one head share each K/V tile fetched from HBM (the CTA loop sits
+  below HBM and does not index K or V); each CTA then reads it from L2 into its own shared
+  memory (`multicast=False`), so L2 and shared-memory traffic are per CTA. A head's K/V stay
+  in L2 while its CTAs run (launch order keeps a head's CTAs together), not checked against L2
+  capacity across concurrent heads;
 - the schedule: `fa2` runs a KV tile's GEMM, softmax and GEMM one after another (a sequential
   stage: each overlaps only its own transfers; FA2 does not overlap softmax with matmul);
   `fa3` is one pipelined stage with an epoch per KV tile per CTA (ping-pong between warpgroups
   and intra-warpgroup pipelining overlap the softmax of one tile with the GEMMs of the next).
 Tile sizes (Br, Bc) are searched: every candidate that fits shared memory and registers is
-scored by the estimator and the fastest is kept.
+scored by the estimator and the fastest is kept. A causal mask is the visited tiles' work
+(`causal_keys`); GQA shares each K/V head among its query heads (the `one_pass_gqa` cascade,
+the group's query heads a spatial CTA loop that does not index K/V). Decode: `split_k`
+(Flash-Decoding) and `stream_k` (LeanAttention) on the `decode_split_k` cascade. The
+estimator has no memory latency, so a CTA streams at the aggregate bandwidths: decode with few
+CTAs (FA2 at batch 1) is optimistic.
 """
 
 from __future__ import annotations
@@ -138,14 +143,13 @@ def fill(extents: dict[str, int], order: tuple[str, ...], lanes: int) -> tuple[L
     return tuple(out)
 
 
-def grid(tiles: list[tuple[str, int]], slots: int) -> tuple[list[Loop], list[Loop], float]:
-    """CTAs of one instance over the SMs' CTA slots: (temporal loops at HBM, spatial loops at
-    L2, instances at once). Every CTA is a spatial iteration (each SM reads L2 itself: no
-    multicast); slots / CTAs instances run at once, a fraction when one instance has more CTAs
-    than there are slots, so the rounds are ceil(all CTAs / slots): exact waves, tail included."""
-    spatial = [Loop(rank, n, True, multicast=False) for rank, n in tiles if n > 1]
-    ctas = math.prod(n for _, n in tiles)
-    return [], spatial, slots / ctas
+def grid(tiles: list[tuple[str, int]], slots: int) -> tuple[tuple[Loop, ...], float]:
+    """CTAs of one instance over the SMs' CTA slots: (spatial loops at L2, instances at once).
+    Every CTA is a spatial iteration (each SM reads L2 itself: no multicast); slots / CTAs
+    instances run at once, a fraction when one instance has more CTAs than there are slots, so
+    the rounds are ceil(all CTAs / slots): exact waves, tail included."""
+    spatial = tuple(Loop(rank, n, True, multicast=False) for rank, n in tiles if n > 1)
+    return spatial, slots / math.prod(n for _, n in tiles)
 
 
 def unit_of(key: str) -> str:
@@ -188,7 +192,7 @@ def one_pass(a: Attention, arch, br: int, bc: int, kind: str = "fa2",
     instances = heads
     shapes |= {"e": a.head_dim, "f": a.head_dim, "p": a.seq, "m": m, "m0": bc}
     m1 = m // bc
-    temporal, spatial, parallel = grid(extra + [("p", a.seq // br)], slots)
+    spatial, parallel = grid(extra + [("p", a.seq // br)], slots)
     tile = {"p": br, "m0": bc, "e": a.head_dim, "f": a.head_dim}
     ems = []
     for e in working_einsums(c):
@@ -199,8 +203,7 @@ def one_pass(a: Attention, arch, br: int, bc: int, kind: str = "fa2",
             lanes = min(lanes, MMA_SYNC_MACS_PER_SM_CLOCK)
         lanes //= occupancy
         order = ("p", "m0", "e", "f")
-        hbm = tuple(lp for lp in temporal if lp.rank in space) + (
-            (Loop("m1", m1),) if "m1" in space and m1 > 1 else ())
+        hbm = (Loop("m1", m1),) if "m1" in space and m1 > 1 else ()
         l2 = tuple(lp for lp in spatial if lp.rank in space)
         regs = fill({r: v for r, v in tile.items() if r in space}, order, lanes)
         ems.append(EinsumMapping(e.key, unit, (Level("hbm", hbm), Level("l2", l2),
@@ -209,8 +212,7 @@ def one_pass(a: Attention, arch, br: int, bc: int, kind: str = "fa2",
     keys = tuple(em.einsum for em in ems)
     if kind == "fa3":
         # an epoch per KV tile of each CTA: the softmax of tile j overlaps the GEMMs of j + 1
-        epochs = math.prod(lp.factor for lp in temporal) * m1
-        stages = (Stage(keys, "pipelined", epochs),)
+        stages = (Stage(keys, "pipelined", m1),)
     else:
         stages = (Stage(keys),)  # one after another, each overlapping its own transfers
     return Mapping(c, shapes, tuple(ems), (FusionGroup(keys, keep),), stages, instances,
@@ -336,24 +338,24 @@ def standard(a: Attention, arch) -> Choice:
     def matmul(key: str, out_ranks: list[tuple[str, int]], red: str, extent: int):
         """A GEMM kernel: CTAs over output tiles; the reduction rank streamed from HBM in
         chunks of 64 (cuBLAS-style K tiles) where it is longer than that."""
-        temporal, spatial, par = grid(out_ranks, slots)
+        spatial, par = grid(out_ranks, slots)
         chunk = max(t for t in (16, 32, 64) if extent % t == 0)
         stream = (Loop(red, extent // chunk),) if extent > 64 else ()
         tile = {"p": bt, "m": bk if key == "QK" else chunk, "e": d, "f": d}
         regs = fill(tile, ("p", "m", "f", "e"), per_sm(arch, TENSOR))
-        return EinsumMapping(key, TENSOR, (Level("hbm", tuple(temporal) + stream),
-                                           Level("l2", tuple(spatial)), Level("smem"),
+        return EinsumMapping(key, TENSOR, (Level("hbm", stream), Level("l2", spatial),
+                                           Level("smem"),
                                            Level("registers", regs)), _STREAMED), par
 
     qk, par_qk = matmul("QK", [("p", n // bt), ("m", m // bk)], "e", d)
     av, par_av = matmul("AV", [("p", n // bt)], "m", m)
-    temporal, spatial, par_sm = grid([("p", n)], slots)
+    spatial, par_sm = grid([("p", n)], slots)
     softmax = []
     for key in ("GM", "SN", "SD", "A"):
         unit = unit_of(key)
         regs = fill({"m": m}, ("m",), per_sm(arch, unit))
-        softmax.append(EinsumMapping(key, unit, (Level("hbm", tuple(temporal)),
-                                                 Level("l2", tuple(spatial)), Level("smem"),
+        softmax.append(EinsumMapping(key, unit, (Level("hbm"), Level("l2", spatial),
+                                                 Level("smem"),
                                                  Level("registers", regs)),
                                      {t: v for t, v in _STREAMED.items() if t != "QK" or
                                       key == "GM"}))
@@ -405,10 +407,10 @@ def split_k(a: Attention, arch, splits: int, bc: int) -> Mapping:
     chunk = m // splits
     instances = a.batch * a.heads
     slots = sms(arch)
-    temporal, spatial, parallel = grid([("m1", splits)], slots)
+    spatial, parallel = grid([("m1", splits)], slots)
     stream = (Loop("m0", chunk // bc),) if chunk > bc else ()
     tile = {"m0": bc, "e": a.head_dim, "f": a.head_dim, "m1": 1}
-    split = _decode_einsums(c, {"*": tuple(temporal) + stream}, {"*": tuple(spatial)}, tile, arch)
+    split = _decode_einsums(c, {"*": stream}, {"*": spatial}, tile, arch)
     comb_tile = {"m1": splits, "f": a.head_dim}
     combine = _decode_einsums(c, {}, {}, comb_tile, arch)
     ems = tuple(em for em in split if em.einsum in _SPLIT) + tuple(

@@ -43,6 +43,8 @@ def evaluate(
     phase: Annotated[str, typer.Option(help="prefill or decode (GPU mappers).")] = "prefill",
     context: Annotated[Optional[str], typer.Option(
         help="Keys in the KV cache for --phase decode, e.g. 128K.")] = None,
+    kv_heads: Annotated[Optional[int], typer.Option(
+        min=1, help="KV heads for grouped-query attention (GPU prefill mappers).")] = None,
 ) -> None:
     """Map a workload with a design, score it, and say how long, how much energy and why.
 
@@ -69,14 +71,15 @@ def evaluate(
         raise ValueError(f"mapper '{mapper}' runs the '{d.cascade}' cascade, not '{cascade}'")
     w = workload(model_name, batch, heads, head_dim)
     gpu_mapper = d.substrate == "gpu"
-    if not gpu_mapper and (causal or phase != "prefill" or context is not None):
-        raise ValueError(f"--causal, --phase and --context apply to the GPU mappers "
+    if not gpu_mapper and (causal or phase != "prefill" or context is not None
+                           or kv_heads is not None):
+        raise ValueError(f"--causal, --phase, --context and --kv-heads apply to the GPU mappers "
                          f"({', '.join(GPU_DESIGNS)}), not to '{mapper}'")
     a = load_arch(arch or (d.arch if gpu_mapper else "fusemax"), overrides or ())
     if gpu_mapper:
         n = parse_count(seq) if seq is not None else None
         ctx = parse_count(context) if context is not None else None
-        r = evaluate_gpu(mapper, problem(w, n, causal, phase, ctx), a, accounting)
+        r = evaluate_gpu(mapper, problem(w, n, causal, phase, ctx, kv_heads), a, accounting)
     else:
         if seq is None:
             raise ValueError("give --seq (the sequence length)")

@@ -35,6 +35,9 @@ def test_evaluate_gpu_defaults_to_h100_and_decode_phase():
     assert d["arch"] == "h100" and d["problem"]["keys"] == 65536 and d["problem"]["queries"] == 1
     causal = runner.invoke(app, BASE + ["--mapper", "fa2", "--seq", "4K", "--causal"])
     assert causal.exit_code == 0 and "TFLOP/s" in causal.output
+    gqa = runner.invoke(app, BASE + ["--mapper", "fa3", "--seq", "4K", "--kv-heads", "4", "-f",
+                                     "json"])
+    assert json.loads(gqa.output)["problem"]["kv_heads"] == 4
 
 
 @pytest.mark.parametrize("args, words", [
