@@ -169,14 +169,14 @@ def _one_pass_cascade(a: Attention) -> tuple[Cascade, dict[str, int], int, list[
     return load("one_pass"), {}, a.batch * a.heads, []
 
 
-def causal_keys(n: int, bc: int) -> int:
-    """Keys a query tile visits on average under a causal mask with Br = Bc: the T(T+1)/2 tiles
-    on and below the diagonal of T x T (masked tiles are skipped, the diagonal one is computed
-    in full), i.e. (T + 1) / 2 tiles of Bc keys, rounded up to a whole tile. The mapping runs the
-    1-pass cascade over that many keys per query tile: the work and K/V traffic of the visited
-    tiles spread evenly over the CTAs (the kernels launch the longest query tiles first, which
-    evens the waves)."""
-    return -(-(n // bc + 1) // 2) * bc
+def causal_keys(n: int, br: int, bc: int) -> int:
+    """Keys a query tile visits on average under a causal mask: query tile i (rows i Br ..
+    (i + 1) Br - 1) visits the key tiles up to its last row, masked tiles above the diagonal
+    skipped and the diagonal ones computed in full: (N + Br) / 2 keys on average, rounded up to
+    whole Bc tiles ((T + 1) / 2 tiles when Br = Bc). The mapping runs the 1-pass cascade over
+    that many keys per query tile: the work and K/V traffic of the visited tiles, spread evenly
+    over the CTAs (the kernels launch the longest query tiles first, which evens the waves)."""
+    return -(-(n + br) // (2 * bc)) * bc
 
 
 def one_pass(a: Attention, arch, br: int, bc: int, kind: str = "fa2",
@@ -185,7 +185,7 @@ def one_pass(a: Attention, arch, br: int, bc: int, kind: str = "fa2",
     tiles through shared memory, the running state in registers; `kind` fa2 (mma.sync, steps in
     turn) or fa3 (wgmma at the Hopper rate, softmax overlapped with the next tile's GEMMs)."""
     c, shapes, heads, extra = _one_pass_cascade(a)
-    m = causal_keys(a.m, bc) if a.causal else a.m
+    m = causal_keys(a.m, br, bc) if a.causal else a.m
     if a.seq % br or m % bc:
         raise MappingError(f"tiles {br} x {bc} do not divide {a.seq} queries x {m} keys")
     slots = sms(arch) * occupancy
@@ -207,7 +207,8 @@ def one_pass(a: Attention, arch, br: int, bc: int, kind: str = "fa2",
         l2 = tuple(lp for lp in spatial if lp.rank in space)
         regs = fill({r: v for r, v in tile.items() if r in space}, order, lanes)
         ems.append(EinsumMapping(e.key, unit, (Level("hbm", hbm), Level("l2", l2),
-                                               Level("smem"), Level("registers", regs))))
+                                               Level("smem"), Level("registers", regs)),
+                                 {t: ("l2",) for t in ("Q", "AV") if t in e.inputs + (e.output,)}))
     keep = {t: lv for t, lv in _ONE_PASS_KEEP.items() if t in c.tensors}
     keys = tuple(em.einsum for em in ems)
     if kind == "fa3":
@@ -296,20 +297,18 @@ def flash(a: Attention, arch, kind: str = "fa2") -> Choice:
                          f"the GPU tile mappers")
 
     def candidates():
-        for br in (b for b in brs if b >= min(MIN_BR[kind], a.seq)):
+        for br in [b for b in brs if b >= MIN_BR[kind]] or brs[-1:]:
             for bc in bcs:
-                if a.causal and br != bc:
-                    continue
                 try:
                     occ = occupancy_of(one_pass(a, arch, br, bc, kind), arch)
                 except MappingError:
                     continue
                 if kind == "fa3":
                     occ = min(occ, 1)  # FA3's warp-specialised CTA takes the whole register file
-                if occ < 1:
-                    continue
-                yield (br, bc), (lambda br=br, bc=bc, occ=occ: one_pass(a, arch, br, bc, kind,
-                                                                          occ)), occ
+                # resident CTAs split each SM's units evenly: powers of two up to what fits
+                for k in (k for k in (1, 2, 4, 8, 16) if k <= occ):
+                    yield (br, bc), (lambda br=br, bc=bc, k=k: one_pass(a, arch, br, bc, kind,
+                                                                        k)), k
     return best_of(candidates(), arch)
 
 
@@ -474,7 +473,10 @@ def lean(a: Attention, arch) -> Choice:
 
 
 def check_decode(a: Attention) -> None:
-    """Decode mappers take one query per head."""
+    """Decode mappers take one query per head, one K/V head per query head."""
+    if a.groups != a.heads:
+        raise ValueError("the decode mappers model multi-head attention (a K/V head per query "
+                         "head); grouped-query decode is not modelled")
     if a.seq != 1:
         raise ValueError(f"the decode mappers take one query per head, got {a.seq}")
     if a.causal:
