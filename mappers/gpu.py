@@ -216,8 +216,8 @@ def one_pass(a: Attention, arch, br: int, bc: int, kind: str = "fa2",
         stages = (Stage(keys, "pipelined", m1),)
     else:
         stages = (Stage(keys),)  # one after another, each overlapping its own transfers
-    return Mapping(c, shapes, tuple(ems), (FusionGroup(keys, keep),), stages, instances,
-                   min(parallel, instances))
+    return Mapping(c, shapes, tuple(ems), (FusionGroup(keys, keep),), stages,
+                   instances=instances, parallel_instances=min(parallel, instances))
 
 
 def footprint(m: Mapping, arch, level: str, per_einsum=None) -> float:
@@ -365,7 +365,7 @@ def standard(a: Attention, arch) -> Choice:
               Stage(("GM", "SN", "SD", "A"), "pipelined", 1,
                     parallel_instances=min(par_sm, instances)),
               Stage(("AV",), parallel_instances=min(par_av, instances)))
-    mp = Mapping(c, shapes, (qk, *softmax, av), fusion, stages, instances)
+    mp = Mapping(c, shapes, (qk, *softmax, av), fusion, stages, instances=instances)
     return best_of([((bt, bk), lambda: mp, 1)], arch)
 
 
@@ -418,7 +418,7 @@ def split_k(a: Attention, arch, splits: int, bc: int) -> Mapping:
     stages = (Stage(_SPLIT, parallel_instances=min(parallel, instances)),
               Stage(_COMBINE, parallel_instances=min(slots, instances)))
     return Mapping(c, {"e": a.head_dim, "f": a.head_dim, "m": m, "m0": chunk}, ems,
-                   (FusionGroup(_SPLIT, keep),), stages, instances)
+                   (FusionGroup(_SPLIT, keep),), stages, instances=instances)
 
 
 def flash_decoding(a: Attention, arch) -> Choice:
@@ -460,7 +460,8 @@ def stream_k(a: Attention, arch, bc: int) -> Mapping:
     del per_head
     stages = (Stage(_SPLIT, parallel_instances=ctas), Stage(_COMBINE, parallel_instances=ctas))
     return Mapping(c, {"e": a.head_dim, "f": a.head_dim, "m": m, "m0": m}, ems,
-                   (FusionGroup(_SPLIT, keep),), stages, ctas, ctas)
+                   (FusionGroup(_SPLIT, keep),), stages, instances=ctas,
+                   parallel_instances=ctas)
 
 
 def lean(a: Attention, arch) -> Choice:

@@ -40,9 +40,9 @@ def evaluate(
     fmt: Annotated[str, typer.Option("--format", "-f", help="table or json.")] = "table",
     causal: Annotated[bool, typer.Option(
         "--causal", help="Causal mask (GPU mappers): masked KV tiles are skipped.")] = False,
-    phase: Annotated[str, typer.Option(help="prefill or decode (GPU mappers).")] = "prefill",
-    context: Annotated[Optional[str], typer.Option(
-        help="Keys in the KV cache for --phase decode, e.g. 128K.")] = None,
+    phase: Annotated[Optional[str], typer.Option(help="prefill or decode.")] = None,
+    context: Annotated[Optional[int], typer.Option(
+        min=1, help="Tokens in the KV cache (decode).")] = None,
     kv_heads: Annotated[Optional[int], typer.Option(
         min=1, help="KV heads for grouped-query attention (GPU prefill mappers).")] = None,
 ) -> None:
@@ -62,7 +62,7 @@ def evaluate(
     attnsim evaluate --mapper fa2 --batch 4 --heads 32 --head-dim 128 --seq 4K --causal
 
     attnsim evaluate --mapper flash_decoding --batch 1 --heads 32 --head-dim 128 --phase decode
-    --context 128K -f json
+    --context 131072 -f json
     """
     if fmt not in ("table", "json"):
         raise ValueError(f"--format must be table or json, got '{fmt}'")
@@ -71,15 +71,15 @@ def evaluate(
         raise ValueError(f"mapper '{mapper}' runs the '{d.cascade}' cascade, not '{cascade}'")
     w = workload(model_name, batch, heads, head_dim)
     gpu_mapper = d.substrate == "gpu"
-    if not gpu_mapper and (causal or phase != "prefill" or context is not None
+    if not gpu_mapper and (causal or phase is not None or context is not None
                            or kv_heads is not None):
         raise ValueError(f"--causal, --phase, --context and --kv-heads apply to the GPU mappers "
                          f"({', '.join(GPU_DESIGNS)}), not to '{mapper}'")
     a = load_arch(arch or (d.arch if gpu_mapper else "fusemax"), overrides or ())
     if gpu_mapper:
         n = parse_count(seq) if seq is not None else None
-        ctx = parse_count(context) if context is not None else None
-        r = evaluate_gpu(mapper, problem(w, n, causal, phase, ctx, kv_heads), a, accounting)
+        r = evaluate_gpu(mapper, problem(w, n, causal, phase or "prefill", context, kv_heads), a,
+                         accounting)
     else:
         if seq is None:
             raise ValueError("give --seq (the sequence length)")

@@ -29,7 +29,7 @@ def test_evaluate_gpu_json_fields():
 
 def test_evaluate_gpu_defaults_to_h100_and_decode_phase():
     r = runner.invoke(app, BASE + ["--mapper", "flash_decoding", "--phase", "decode",
-                                   "--context", "64K", "-f", "json"])
+                                   "--context", "65536", "-f", "json"])
     assert r.exit_code == 0, r.output
     d = json.loads(r.output)
     assert d["arch"] == "h100" and d["problem"]["keys"] == 65536 and d["problem"]["queries"] == 1
