@@ -439,16 +439,16 @@ def flash_decoding(a: Attention, arch) -> Choice:
 def stream_k(a: Attention, arch, bc: int) -> Mapping:
     """LeanAttention: the (batch, head, KV tile) work linearised and split evenly over the SMs,
     one CTA each. The mapping's instances are the SMs' equal shares: each runs the split phase
-    over ceil(tiles / SMs) KV tiles (a share may span two heads; the query of each is loaded,
-    the second counted once: at most one extra query and partial result per SM), writing a
-    partial (max, sum, numerator) per head it touches; the combine then reduces, per head, the
-    partials of the SMs that shared it, as the host CTA does."""
+    over ceil(tiles / SMs) KV tiles (the last shares, shorter, counted in full) and writes its
+    partial (max, sum, numerator) to HBM; the combine reads it back, as the host CTA does. A
+    share that spans two heads loads a second query and writes a second partial in the kernel;
+    that is not counted (one query and one partial per SM: a few hundred bytes each), nor is
+    the host CTA's reduction of the partials of the SMs that shared a head."""
     c = load("decode_split_k")
     slots = sms(arch)
     tiles = a.batch * a.heads * (a.m // bc)
     share = -(-tiles // slots)  # tiles per SM (the last SMs may have fewer: counted in full)
     ctas = min(slots, tiles)
-    per_head = max(1, -(-slots // (a.batch * a.heads)))  # SMs that share a head's keys
     m = share * bc
     stream = (Loop("m0", share),) if share > 1 else ()
     tile = {"m0": bc, "e": a.head_dim, "f": a.head_dim, "m1": 1}
@@ -457,7 +457,6 @@ def stream_k(a: Attention, arch, bc: int) -> Mapping:
     ems = tuple(em for em in split if em.einsum in _SPLIT) + tuple(
         em for em in combine if em.einsum in _COMBINE)
     keep = {t: lv for t, lv in _SPLIT_KEEP.items() if t in c.tensors}
-    del per_head
     stages = (Stage(_SPLIT, parallel_instances=ctas), Stage(_COMBINE, parallel_instances=ctas))
     return Mapping(c, {"e": a.head_dim, "f": a.head_dim, "m": m, "m0": m}, ems,
                    (FusionGroup(_SPLIT, keep),), stages, instances=ctas,

@@ -20,28 +20,20 @@ from .workloads import Workload
 
 @dataclass(frozen=True)
 class GpuDesign:
-    """A GPU mapper: the phase it is for and how it picks its mapping."""
+    """A GPU mapper (described in studies.evaluate.DESIGNS): its phase and how it picks its
+    mapping."""
 
     name: str
     phase: str
     choose: Callable[[Attention, object], gpu.Choice]
-    description: str
 
 
 GPU_DESIGNS = {d.name: d for d in (
-    GpuDesign("fa2", "prefill", lambda a, arch: gpu.flash(a, arch, "fa2"),
-              "FlashAttention-2: Q tiles per CTA, K/V streamed through shared memory, online "
-              "softmax not overlapped with the matmuls (mma.sync)"),
-    GpuDesign("fa3", "prefill", lambda a, arch: gpu.flash(a, arch, "fa3"),
-              "FlashAttention-3: warp-specialised, softmax of one tile overlapped with the GEMMs "
-              "of the next (wgmma, Hopper tensor-core rate)"),
-    GpuDesign("standard", "prefill", gpu.standard,
-              "standard attention: S = QK^T written to HBM, softmax, then PV (three kernels)"),
-    GpuDesign("flash_decoding", "decode", gpu.flash_decoding,
-              "Flash-Decoding: split-K over the context, one CTA per split, then a combine"),
-    GpuDesign("lean", "decode", gpu.lean,
-              "LeanAttention: stream-K, the KV tiles of all batch x heads split evenly over "
-              "the SMs, then a combine"),
+    GpuDesign("fa2", "prefill", lambda a, arch: gpu.flash(a, arch, "fa2")),
+    GpuDesign("fa3", "prefill", lambda a, arch: gpu.flash(a, arch, "fa3")),
+    GpuDesign("standard", "prefill", gpu.standard),
+    GpuDesign("flash_decoding", "decode", gpu.flash_decoding),
+    GpuDesign("lean", "decode", gpu.lean),
 )}
 
 #: what the GPU mappings assume, beside the estimator's ASSUMPTIONS
