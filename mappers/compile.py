@@ -109,6 +109,8 @@ class Template:
     static: MappingBatch
     instances: int
     n_links: int
+    rounds: tuple[int, ...]  # per Einsum, rounds of its stage's parallel instances
+    stage_rounds: tuple[int, ...]
     epoch_slots: tuple[tuple[int, frozenset] | None, ...]  # per stage: (Einsum, ranks) if derived
     _identity: Kernel | None = None
 
@@ -159,7 +161,8 @@ class Template:
                        for st in m.stages_or_default())
         return cls(keys, tuple(slots), tuple(paths), tuple(tensors), tuple(shapes), lanes,
                    arrays.level_capacity.copy(), len(names), _static(m, arrays), m.instances,
-                   len(arrays.links), epochs)
+                   len(arrays.links), tuple(m.einsum_rounds(k) for k in keys),
+                   tuple(m.stage_rounds(st) for st in m.stages_or_default()), epochs)
 
     @property
     def width(self) -> int:
@@ -191,7 +194,8 @@ class Template:
             for r, shape in self.shapes[e].items():
                 checks.append(p.add([member(e, j) for j, s in enumerate(slots) if s.loop.rank == r]))
                 values.append(float(shape))
-            lanes_prod.append(p.add([member(e, j) for j, s in enumerate(slots) if s.loop.spatial]))
+            lanes_prod.append(p.add([member(e, j) for j, s in enumerate(slots) if s.loop.spatial]
+                                    + [(-1, self.instances / self.rounds[e])]))
             path = self.paths[e]
             for tensor, out, ranks, live, keep, word, bypass, (spilled, share), trip in \
                     self.tensors[e]:
@@ -216,7 +220,9 @@ class Template:
                                       if s.level > d and s.loop.rank in ranks])
                         deliv = p.add([member(e, j) for j in above
                                        if (not slots[j].loop.spatial and j <= last)
-                                       or (slots[j].loop.spatial and slots[j].loop.rank in ranks)]
+                                       or (slots[j].loop.spatial and (
+                                           slots[j].loop.rank in ranks
+                                           or not (slots[j].loop.multicast or out)))]
                                       + [inst])
                         res = p.add([member(e, j) for j, s in enumerate(slots)
                                      if s.level >= d and s.loop.rank in live]) \
@@ -233,7 +239,9 @@ class Template:
                         res_words.append(word * (1.0 - share if d == spilled else 1.0))
         epoch_prod = [-1 if ep is None else p.add(
             [member(ep[0], j) for j, s in enumerate(self.slots[ep[0]])
-             if not s.loop.spatial and s.loop.rank in ep[1]] + [inst]) for ep in self.epoch_slots]
+             if not s.loop.spatial and s.loop.rank in ep[1]]
+            + [(-1, float(self.stage_rounds[k]))])
+            for k, ep in enumerate(self.epoch_slots)]
         n_cols = int(columns.max()) + 1 if (columns >= 0).any() else 0
         return Kernel(n_cols, np.array(p.cols, np.int64), np.array(p.start, np.int64),
                       np.array(p.end, np.int64), np.array(p.const), np.array(checks, np.int64),
@@ -287,8 +295,9 @@ def structure(m: Mapping, arch) -> tuple:
     equal structure compile with one Template, each from its own `factors_of`."""
     def nest_of(em):
         path = tuple(reversed([x for x in arch.parent_chain(em.unit) if x in arch.memories]))
-        return tuple((lv, lp.rank, lp.spatial) for lv, lp in nest(m, em, path))
-    return (id(m.cascade), tuple(sorted(m.shapes.items())), m.instances, repr(m.fusion),
+        return tuple((lv, lp.rank, lp.spatial, lp.multicast) for lv, lp in nest(m, em, path))
+    return (id(m.cascade), tuple(sorted(m.shapes.items())), m.instances,
+            m.parallel_instances, repr(m.fusion),
             repr(m.stages_or_default()), repr(sorted(m.home.items())),
             tuple((em.einsum, em.unit, repr(sorted(em.bypass.items())), nest_of(em))
                   for em in m.einsums))
@@ -316,7 +325,7 @@ def _static(m: Mapping, arrays: ArchArrays) -> MappingBatch:
         raise MappingError(f"no stage runs {', '.join(k for k, s in zip(keys, stage[0]) if s < 0)}")
     mode = np.array([[PIPELINED if st.mode == "pipelined" else SEQUENTIAL for st in stages]],
                     np.int64)
-    epochs = np.array([[float(st.epochs * m.instances) for st in stages]])
+    epochs = np.array([[float(st.epochs * m.stage_rounds(st)) for st in stages]])
     return MappingBatch(unit, op_arr, np.ones((1, E)), np.zeros((1, E, 1)), np.zeros((1, E, 1)),
                         np.zeros((1, E, len(arrays.links))), stage, mode, epochs)
 

@@ -19,6 +19,7 @@ and are not bound: reads of a split copy are reads of the tensor it views.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -37,6 +38,10 @@ class Loop:
     rank: str
     factor: int
     spatial: bool = False
+    #: a spatial loop that does not index an operand multicasts it (one fetch serves every
+    #: instance below); `multicast=False` says each instance fetches its own copy (GPU SMs each
+    #: read L2: no multicast network); outputs are unaffected
+    multicast: bool = True
 
 
 @dataclass(frozen=True)
@@ -104,6 +109,9 @@ class Stage:
     einsums: tuple[str, ...]
     mode: Literal["sequential", "pipelined"] = "sequential"
     epochs: int = 1
+    #: instances that run this stage at once (0: the mapping's `parallel_instances`); stages
+    #: launched as separate GPU kernels each fill the SMs with their own CTA grid
+    parallel_instances: float = 0
 
 
 def epoch_ranks(c: Cascade, stage: Stage) -> set[str]:
@@ -127,6 +135,28 @@ class Mapping:
     #: tensor (by source name) -> the memory it lives in; by default the root of the path of
     #: each unit that touches it
     home: dict[str, str] = field(default_factory=dict)
+    #: how many instances run at once, each on its own instances of the units (a GPU's CTAs on
+    #: separate SMs): they run in `rounds` = ceil(instances / parallel_instances) rounds, the
+    #: last one partly idle when they do not divide evenly (the tail of the last wave); a
+    #: fraction < 1 spreads one instance over several rounds (a head with more CTAs than SMs);
+    #: traffic and work are unchanged, PEs in use scale by instances / rounds, epochs count rounds
+    parallel_instances: float = 1
+
+    @property
+    def rounds(self) -> int:
+        """Rounds of `parallel_instances` instances at once (the last one may be partial)."""
+        return _rounds(self.instances, self.parallel_instances)
+
+    def stage_rounds(self, stage: Stage) -> int:
+        """Rounds of a stage: its own parallel instances, or the mapping's."""
+        if not stage.parallel_instances:
+            return self.rounds
+        return _rounds(self.instances, stage.parallel_instances)
+
+    def einsum_rounds(self, einsum: str) -> int:
+        """Rounds of the stage that runs an Einsum."""
+        return next((self.stage_rounds(st) for st in self.stages_or_default()
+                     if einsum in st.einsums), self.rounds)
 
     def stages_or_default(self) -> tuple[Stage, ...]:
         """The schedule; by default each bound Einsum is its own sequential stage."""
@@ -179,6 +209,14 @@ class Mapping:
                                        f"below the root on {' -> '.join(path)}")
                 return (path.index(level), share) if share > 0.0 else (-1, 0.0)
         return -1, 0.0
+
+
+def _rounds(instances: int, parallel: float) -> int:
+    """ceil(instances / parallel), exact for whole-number ratios."""
+    if instances < 1 or not parallel > 0:
+        raise MappingError(f"instances ({instances}) must be at least 1 and parallel instances "
+                           f"({parallel}) positive")
+    return max(1, math.ceil(instances / parallel - 1e-9))
 
 
 #: `keep` value for intermediates that stay in the PEs: their registers and the links between

@@ -9,7 +9,8 @@ Traffic across the boundary below memory level X, for a tensor T of an Einsum (T
 reuse model): tile(T) below X times the number of times that tile is delivered, which is the
 product of every temporal loop at or above X up to the innermost one indexing T (loops inside
 that one reuse the tile), times every spatial loop at or above X indexing T (a spatial loop
-that does not index T multicasts it). Outputs travel up the same way; when a reduction loop
+that does not index T multicasts it, unless marked `multicast=False`: then each of its
+instances fetches its own copy of an operand). Outputs travel up the same way; when a reduction loop
 sits outside the output's last loop, partial sums are written back and read again. A tensor
 that spills a share s of its tile at a memory moves (1 - s) of its traffic as above and s as if
 it bypassed that memory (served from the one above), and occupies (1 - s) of its tile there.
@@ -93,7 +94,8 @@ def einsum_cost(m: Mapping, em: EinsumMapping, arch, ops: dict[str, float]) -> E
             raise MappingError(f"'{em.einsum}' needs '{op}', which unit '{em.unit}' cannot run")
     path = tuple(reversed([x for x in arch.parent_chain(em.unit) if x in arch.memories]))
     loops = nest(m, em, path)
-    lanes = math.prod(lp.factor for _, lp in loops if lp.spatial)
+    lanes = (math.prod(lp.factor for _, lp in loops if lp.spatial) * m.instances
+             / m.einsum_rounds(em.einsum))
     if lanes > unit.lanes:
         raise MappingError(f"'{em.einsum}': spatial loops use {lanes} PEs, unit '{em.unit}' has "
                            f"{unit.lanes}")
@@ -143,7 +145,8 @@ def einsum_cost(m: Mapping, em: EinsumMapping, arch, ops: dict[str, float]) -> E
                             if not lp.spatial and lp.rank in ranks), default=-1)
                 deliveries = math.prod(lp.factor for j, lp in enumerate(above)
                                        if (not lp.spatial and j <= last)
-                                       or (lp.spatial and lp.rank in ranks))
+                                       or (lp.spatial and (lp.rank in ranks
+                                                           or not (lp.multicast or is_out))))
                 volume = tile * deliveries * word * m.instances * weight
                 if moving:
                     travel(way, volume, is_out, reads, writes, links)
@@ -223,11 +226,12 @@ def costs(m: Mapping, arch, ops: dict[str, dict[str, float]] | None = None
 
 
 def epochs_of(m: Mapping, stage: Stage, arch) -> int:
-    """Derived epochs of a stage: its first Einsum's temporal loops on the shared ranks."""
+    """Derived epochs of a stage: its first Einsum's temporal loops on the shared ranks, once
+    per round of parallel instances."""
     ranks = epoch_ranks(m.cascade, stage)
     em = next(x for x in m.einsums if x.einsum == stage.einsums[0])
     path = tuple(reversed([x for x in arch.parent_chain(em.unit) if x in arch.memories]))
-    return m.instances * math.prod(lp.factor for _, lp in nest(m, em, path)
+    return m.stage_rounds(stage) * math.prod(lp.factor for _, lp in nest(m, em, path)
                                    if not lp.spatial and lp.rank in ranks)
 
 
@@ -264,7 +268,7 @@ def evaluate(m: Mapping, arch, ops: dict[str, dict[str, float]] | None = None
         if stage.mode == "sequential":
             t, t_c, t_m = seq, seq_c, seq_m
         else:
-            n = stage.epochs * m.instances or epochs_of(m, stage, arch)
+            n = stage.epochs * m.stage_rounds(stage) or epochs_of(m, stage, arch)
             t_c = sum(busy.values()) / n + (n - 1) * max(busy.values(), default=0.0) / n
             t_m = max(mem.values(), default=0.0)
             t = max(t_c, t_m)

@@ -12,6 +12,7 @@ from typing import Callable
 
 from archsim.estimator import ArchArrays, estimate
 from energy import energy_pj, price_list
+from mappers import gpu
 from mappers.compile import compile_mapping
 from mappers.mapping import Mapping, MappingError
 from mappers.plain import costs
@@ -53,6 +54,14 @@ def search_report(r: SearchResult) -> dict:
             "seconds": r.seconds, "interrupted": r.interrupted}
 
 
+def _prefill(w: Workload, seq: int) -> gpu.Attention:
+    return gpu.Attention(w.batch, w.heads, w.head_dim, seq)
+
+
+def _decode(w: Workload, context: int) -> gpu.Attention:
+    return gpu.Attention(w.batch, w.heads, w.head_dim, 1, context)
+
+
 DESIGNS = {d.name: d for d in (
     Design("fusemax", "one_pass", "spatial",
            lambda w, n, a: fusemax(None, w.head_dim, n, w.batch * w.heads, a),
@@ -85,6 +94,19 @@ DESIGNS = {d.name: d for d in (
            lambda w, n, a: _found(_search_one_pass(w, n, a), a),
            "search over tile factors and bindings of the 1-pass cascade (FuseMax's among them)",
            search=_search_one_pass),
+    # GPU designs (studies/gpu_evaluate.py adds causal, decode and the GPU result fields)
+    Design("fa2", "one_pass", "gpu", lambda w, n, a: gpu.flash(_prefill(w, n), a, "fa2").mapping,
+           "FlashAttention-2: CTAs of query tiles, K/V streamed, softmax not overlapped", "h100"),
+    Design("fa3", "one_pass", "gpu", lambda w, n, a: gpu.flash(_prefill(w, n), a, "fa3").mapping,
+           "FlashAttention-3: softmax overlapped with the next tile's GEMMs (wgmma)", "h100"),
+    Design("standard", "three_pass", "gpu",
+           lambda w, n, a: gpu.standard(_prefill(w, n), a).mapping,
+           "standard attention on a GPU: QK^T to HBM, softmax, PV", "h100"),
+    Design("flash_decoding", "decode_split_k", "gpu",
+           lambda w, n, a: gpu.flash_decoding(_decode(w, n), a).mapping,
+           "Flash-Decoding (split-K) for one query over a context of the given length", "h100"),
+    Design("lean", "decode_split_k", "gpu", lambda w, n, a: gpu.lean(_decode(w, n), a).mapping,
+           "LeanAttention (stream-K) for one query over a context of the given length", "h100"),
 )}
 
 

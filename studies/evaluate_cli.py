@@ -14,6 +14,7 @@ from einsum_cascades import load
 
 from .arch_cli import SetOpt
 from .evaluate import DESIGNS, design, run_design
+from .gpu_evaluate import GPU_DESIGNS, evaluate_gpu, problem
 from .storage_cli import SYSTEM_HELP, evaluate_storage
 from .workloads import Workload, model, parse_count
 
@@ -21,8 +22,10 @@ out = Console(markup=False, highlight=False)
 
 
 def evaluate(
-    seq: Annotated[Optional[str], typer.Option(help="Sequence length M = P, e.g. 64K.")] = None,
-    arch: Annotated[str, typer.Option(help="Preset name or spec file.")] = "fusemax",
+    seq: Annotated[Optional[str], typer.Option(
+        help="Sequence length M = P, e.g. 64K (GPU decode: optional, one query).")] = None,
+    arch: Annotated[Optional[str], typer.Option(
+        help="Preset name or spec file (default: fusemax; h100 for GPU mappers).")] = None,
     overrides: SetOpt = None,
     cascade: Annotated[Optional[str], typer.Option(
         help="Cascade to run (default: the mapper's own).")] = None,
@@ -43,6 +46,10 @@ def evaluate(
     system_name: Annotated[Optional[str], typer.Option("--system", help=SYSTEM_HELP)] = None,
     drives: Annotated[Optional[int], typer.Option(
         min=1, help="Drives splitting the heads (storage presets).")] = None,
+    causal: Annotated[bool, typer.Option(
+        "--causal", help="Causal mask (GPU mappers): masked KV tiles are skipped.")] = False,
+    kv_heads: Annotated[Optional[int], typer.Option(
+        min=1, help="KV heads for grouped-query attention (GPU prefill mappers).")] = None,
 ) -> None:
     """Map a workload with a design, score it, and say how long, how much energy and why.
 
@@ -58,23 +65,41 @@ def evaluate(
     attnsim evaluate --mapper search --batch 1 --heads 32 --head-dim 128 --seq 16K -f json
 
     attnsim evaluate --arch instinfer_csd --model opt-13b --phase decode --batch 64 --context 2048 --system flexgen
+
+    attnsim evaluate --arch h100 --mapper fa3 --batch 1 --heads 16 --head-dim 128 --seq 16K
+
+    attnsim evaluate --mapper fa2 --batch 4 --heads 32 --head-dim 128 --seq 4K --causal
+
+    attnsim evaluate --mapper flash_decoding --batch 1 --heads 32 --head-dim 128 --phase decode
+    --context 131072 -f json
     """
     if fmt not in ("table", "json"):
         raise ValueError(f"--format must be table or json, got '{fmt}'")
-    a = load_arch(arch, overrides or ())
+    d = design(mapper)
+    a = load_arch(arch or (d.arch if d.substrate == "gpu" else "fusemax"), overrides or ())
     if a.substrate == "storage":
         evaluate_storage(a, model_name, batch, context, phase, system_name, drives, fmt)
         return
     if system_name is not None or drives is not None:
         raise ValueError(f"--system and --drives need a storage architecture (e.g. instinfer_csd), "
                          f"not '{a.name}'")
-    if seq is None:
-        raise ValueError("give --seq, the sequence length (e.g. 64K)")
-    d = design(mapper)
     if cascade is not None and load(cascade).name != d.cascade:
         raise ValueError(f"mapper '{mapper}' runs the '{d.cascade}' cascade, not '{cascade}'")
     w = workload(model_name, batch, heads, head_dim)
-    r = run_design(d, w, parse_count(seq), a, accounting)
+    gpu_mapper = d.substrate == "gpu"
+    if not gpu_mapper and (causal or kv_heads is not None):
+        raise ValueError(f"--causal and --kv-heads apply to the GPU mappers "
+                         f"({', '.join(GPU_DESIGNS)}), not to '{mapper}'")
+    if gpu_mapper:
+        r = evaluate_gpu(mapper, problem(w, parse_count(seq) if seq is not None else None, causal,
+                                         phase or "prefill", context, kv_heads), a, accounting)
+    else:
+        if phase is not None or context is not None:
+            raise ValueError(f"--phase and --context apply to the GPU mappers and storage "
+                             f"presets, not to '{mapper}' on '{a.name}'")
+        if seq is None:
+            raise ValueError("give --seq, the sequence length (e.g. 64K)")
+        r = run_design(d, w, parse_count(seq), a, accounting)
     r = {"mapper": mapper, "model": w.name} | r
     if fmt == "json":
         typer.echo(json.dumps(r, indent=2))
@@ -104,6 +129,9 @@ def print_report(r: dict) -> None:
     t.add_column("value", justify="right")
     for k in ("latency_s", "ideal_s", "compute_s", "transfer_s"):
         t.add_row(k, f"{r[k]:.6g} s")
+    if "tflops" in r:
+        t.add_row("throughput", f"{r['tflops']:.4g} TFLOP/s")
+        t.add_row("tiles, occupancy", f"{r['tiles']}, {r['occupancy']} CTA(s) per SM")
     t.add_row("energy", f"{r['energy_pj'] / 1e12:.6g} J ({r['accounting']} accounting)")
     t.add_row("DRAM traffic", f"{r['traffic_bytes'] / 1e9:.6g} GB")
     for u, v in r["utilisation"].items():

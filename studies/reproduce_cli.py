@@ -156,3 +156,119 @@ def print_tables(rows: list[dict], heads: list[dict]) -> None:
 from .instinfer_cli import instinfer  # noqa: E402  (a second reproduction, its own module)
 
 reproduce_app.command("instinfer")(instinfer)
+
+
+@reproduce_app.command("flashattention")
+def flashattention(
+    fmt: Annotated[str, typer.Option("--format", "-f", help="table, csv or json.")] = "table",
+    out_dir: Annotated[Optional[Path], typer.Option(
+        "--out", help="Also write the CSVs and plotly HTML figures here.")] = None,
+) -> None:
+    """FlashAttention 1/2/3, Flash-Decoding, LeanAttention: the GPU-tile model beside published.
+
+    H100 forward TFLOP/s of FA3, FA2 and standard attention at 512..16K (FA3 paper), FA2's A100
+    peak (FA2 paper), FA1's GPT-2 medium HBM traffic and runtime (forward modelled; published
+    forward + backward), and decode at batch 1 as the context grows to 512K (Flash-Decoding,
+    LeanAttention against FA2). The csv format prints the H100 forward rows.
+
+    Examples:
+
+    attnsim reproduce flashattention
+
+    attnsim reproduce flashattention --format json --out results/
+    """
+    from . import flashattention as fa
+
+    if fmt not in ("table", "csv", "json"):
+        raise ValueError(f"--format must be table, csv or json, got '{fmt}'")
+    with Progress(console=Console(stderr=True), transient=True) as bar:
+        task = bar.add_task("kernels x lengths", total=3 * len(fa.SEQS) + len(fa.DECODE_CONTEXTS))
+        forward = fa.forward_rows(progress=lambda: bar.advance(task))
+        decode = fa.decode_rows(progress=lambda: bar.advance(task))
+    peaks, fa1 = fa.peak_rows(), fa.fa1_rows()
+    claims = fa.decode_claims(decode)
+    tables = {"h100_forward": forward, "peaks": peaks, "fa1_gpt2": fa1, "decode": decode,
+              "decode_claims": claims}
+    if out_dir is not None:
+        write_flashattention(out_dir, tables)
+    if fmt == "json":
+        typer.echo(json.dumps(tables, indent=2))
+    elif fmt == "csv":
+        typer.echo(to_csv(forward), nl=False)
+    else:
+        print_flashattention(tables)
+
+
+def write_flashattention(out_dir: Path, tables: dict[str, list[dict]]) -> None:
+    """One CSV per table, throughput.html (TFLOP/s by length) and decode.html (latency by
+    context) in `out_dir`."""
+    import plotly.graph_objects as go
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for name, rows in tables.items():
+        (out_dir / f"{name}.csv").write_text(to_csv(rows))
+    fig = go.Figure()
+    for kernel in ("fa3", "fa2", "standard"):
+        pts = [r for r in tables["h100_forward"] if r["kernel"] == kernel]
+        x = [r["seq_len"] for r in pts]
+        fig.add_scatter(x=x, y=[r["tflops"] for r in pts], name=f"{kernel} (attnsim)")
+        fig.add_scatter(x=x, y=[r["published_tflops"] for r in pts], line_dash="dot",
+                        name=f"{kernel} (published)")
+    fig.update_layout(title="H100 forward, head dim 128, non-causal", xaxis_type="log",
+                      xaxis_title="sequence length", yaxis_title="TFLOP/s")
+    fig.write_html(out_dir / "throughput.html")
+    fig = go.Figure()
+    rows = tables["decode"]
+    for kernel in ("fa2", "flash_decoding", "lean"):
+        fig.add_scatter(x=[r["context"] for r in rows], y=[r[f"{kernel}_s"] for r in rows],
+                        name=kernel)
+    fig.update_layout(title=f"decode, batch 1, 32 heads of 128 ({rows[0]['arch']})",
+                      xaxis_type="log", yaxis_type="log", xaxis_title="context",
+                      yaxis_title="latency (s)")
+    fig.write_html(out_dir / "decode.html")
+
+
+def print_flashattention(tables: dict[str, list[dict]]) -> None:
+    def f(v, spec: str) -> str:
+        return "-" if v is None else format(v, spec)
+
+    t = Table(title="H100 forward TFLOP/s: attnsim / published (FA3 paper)")
+    for col in ("kernel", "seq", "attnsim", "published", "ratio", "tiles", "util tensor"):
+        t.add_column(col)
+    for r in tables["h100_forward"]:
+        t.add_row(r["kernel"], str(r["seq_len"]), f(r["tflops"], ".0f"),
+                  f(r["published_tflops"], ".0f"), f(r["ratio"], ".2f"), r["tiles"],
+                  f(r["util_tensor_core"], ".2f"))
+    out.print(t)
+    p = Table(title="peaks (TFLOP/s)")
+    for col in ("kernel", "arch", "what", "attnsim", "published", "ratio"):
+        p.add_column(col)
+    for r in tables["peaks"]:
+        p.add_row(r["kernel"], r["arch"], r["what"], f(r["tflops"], ".0f"),
+                  f(r["published_tflops"], ".0f"), f(r["ratio"], ".2f"))
+    out.print(p)
+    g = Table(title="FA1 GPT-2 medium on A100 (attnsim: forward; published: forward + backward)")
+    for col in ("kernel", "HBM GB", "published", "runtime ms", "published", "GFLOPs", "published"):
+        g.add_column(col)
+    for r in tables["fa1_gpt2"]:
+        g.add_row(r["kernel"], f(r["hbm_gb"], ".2f"), f(r["published_hbm_gb"], ".1f"),
+                  f(r["runtime_ms"], ".2f"), f(r["published_runtime_ms"], ".1f"),
+                  f(r["gflops"], ".1f"), f(r["published_gflops"], ".1f"))
+    out.print(g)
+    d = Table(title=f"decode, batch 1, 32 heads of 128 on {tables['decode'][0]['arch']}")
+    for col in ("context", "fa2 us", "flash_decoding us", "lean us", "FD/FA2", "lean/FA2",
+                "lean/FD"):
+        d.add_column(col)
+    for r in tables["decode"]:
+        d.add_row(str(r["context"]), f(r["fa2_s"] * 1e6, ".1f"),
+                  f(r["flash_decoding_s"] * 1e6, ".1f"), f(r["lean_s"] * 1e6, ".1f"),
+                  f(r["flash_decoding_over_fa2"], ".2f"), f(r["lean_over_fa2"], ".2f"),
+                  f(r["lean_over_flash_decoding"], ".2f"))
+    out.print(d)
+    c = Table(title="published decode speedups beside the model's")
+    for col in ("claim", "kernel", "over", "context", "attnsim", "published"):
+        c.add_column(col)
+    for r in tables["decode_claims"]:
+        c.add_row(r["claim"], r["kernel"], r["baseline"], str(r["context"]),
+                  f(r["speedup"], ".2f"), f(r["published_speedup"], ".2f"))
+    out.print(c)

@@ -1,0 +1,484 @@
+"""GPU-tile mappings of attention: FlashAttention-2/-3 style and standard (3-pass) attention.
+
+A GPU is HBM -> L2 -> per-SM shared memory -> registers -> tensor cores, special-function units
+(exp) and CUDA cores, times the SM count (archsim presets a100, h100, a6000, b200). Each design
+is a general Mapping scored by the same estimator as the spatial arrays; nothing here computes a
+latency. The GPU's launch structure is mapping structure:
+- a CTA is one tile of queries (Br rows; with GQA, one query head of the group): the CTAs of a
+  head are a spatial loop at the L2 level (each on its own SM, each reading L2 itself), and the
+  heads (batch x heads, or batch x KV heads with GQA) are the mapping's independent instances,
+  slots / CTAs-per-head of them at once (`Mapping.parallel_instances`, a fraction when a head
+  has more CTAs than there are slots): the rounds are ceil(all CTAs / slots), so waves of CTAs
+  over SMs and the tail of the last wave come from the structure;
+- occupancy (CTAs resident per SM) is the smaller of shared-memory capacity / the CTA's shared-
+  memory footprint and register file / its register footprint (footprints from the model's
+  tiles); occupancy k shares an SM's units among k CTAs (each CTA's spatial fan-out is 1/k of
+  the SM) and multiplies the CTA slots per wave;
+- K/V reuse in L2: the CTAs of one head share each K/V tile fetched from HBM (the CTA loop sits
+  below HBM and does not index K or V); each CTA then reads it from L2 into its own shared
+  memory (`multicast=False`), so L2 and shared-memory traffic are per CTA. A head's K/V stay
+  in L2 while its CTAs run (launch order keeps a head's CTAs together), not checked against L2
+  capacity across concurrent heads;
+- the schedule: `fa2` runs a KV tile's GEMM, softmax and GEMM one after another (a sequential
+  stage: each overlaps only its own transfers; FA2 does not overlap softmax with matmul);
+  `fa3` is one pipelined stage with an epoch per KV tile per CTA (ping-pong between warpgroups
+  and intra-warpgroup pipelining overlap the softmax of one tile with the GEMMs of the next).
+Tile sizes (Br, Bc) are searched: every candidate that fits shared memory and registers is
+scored by the estimator and the fastest is kept. A causal mask is the visited tiles' work
+(`causal_keys`); GQA shares each K/V head among its query heads (the `one_pass_gqa` cascade,
+the group's query heads a spatial CTA loop that does not index K/V). Decode: `split_k`
+(Flash-Decoding) and `stream_k` (LeanAttention) on the `decode_split_k` cascade. The
+estimator has no memory latency, so a CTA streams at the aggregate bandwidths: decode with few
+CTAs (FA2 at batch 1) is optimistic.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, replace
+
+from archsim.estimator import ArchArrays, estimate
+from einsum_cascades import Cascade, load
+
+from .compile import Template
+from .mapping import (IN_PES, EinsumMapping, FusionGroup, Level, Loop, Mapping, MappingError,
+                      Stage, working_einsums)
+from .plain import costs
+
+#: head dims the FlashAttention kernels are built for (FA2 README: all head dims up to 256;
+#: FA3 paper: 64, 128 and 256 in the released kernels)
+HEAD_DIMS = {"fa2": (32, 64, 96, 128, 160, 192, 224, 256), "fa3": (64, 128, 256),
+             "standard": tuple(range(8, 257, 8))}
+#: tile edges tried for Br and Bc (MMA fragments are 16 wide)
+TILE_EDGES = (16, 32, 64, 128, 256)
+#: smallest query tile per CTA: FA2 runs 4 warps, each owning 16-row mma.sync fragments
+#: (FA2 paper Sec. 3.3); FA3 runs two consumer warpgroups, each a wgmma with M = 64 (FA3
+#: paper Sec. 3.1)
+MIN_BR = {"fa2": 4 * 16, "fa3": 2 * 64}
+#: FA2 issues warp-level mma.sync (m16n8k16), the Ampere instruction. Assumption: on Hopper it
+#: runs at the Ampere per-SM rate, 4 x 256 = 1024 dense FP16 MACs per clock per SM (A100
+#: whitepaper), half the 2048 that Hopper's tensor cores reach through warpgroup wgmma (H100
+#: whitepaper: the 4th-generation tensor core doubles the per-SM MMA rate; FA3 paper Sec. 1:
+#: FA2 reaches only ~35% of H100 peak since it does not use wgmma). No microbenchmark figure
+#: for mma.sync on H100 was found to cite; the value is the Ampere rate, not a fit.
+MMA_SYNC_MACS_PER_SM_CLOCK = 1024
+#: units of the GPU presets
+TENSOR, SFU, CUDA = "tensor_core", "sfu", "cuda_core"
+#: what binds where: matmuls on tensor cores, exponentials on the SFUs, the rest on CUDA cores
+_EXP = ("SLN", "PRM", "SN")
+_MATMUL = ("BQK", "SLNV", "QK")
+#: 1-pass intermediates held in registers (the S/P tile, running max/sum, the O accumulator)
+#: and the products the MMA or FMA consumes at once (P.V into O, O rescaled)
+_ONE_PASS_KEEP = {"BQK": "registers", "SLN": "registers", "LM": "registers",
+                  "RM": "registers", "RD": "registers", "RNV": "registers", "PRM": "registers",
+                  "SLD": "registers", "SPD": "registers", "SLNV": IN_PES, "SPNV": IN_PES}
+
+
+@dataclass(frozen=True)
+class Attention:
+    """One attention call on a GPU: batch, query heads (and KV heads for GQA), head dim,
+    queries and keys (keys = queries unless given: decode has one query and a long context)."""
+
+    batch: int
+    heads: int
+    head_dim: int
+    seq: int
+    keys: int | None = None
+    kv_heads: int | None = None
+    causal: bool = False
+
+    def __post_init__(self) -> None:
+        for name in ("batch", "heads", "head_dim", "seq"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name.replace('_', ' ')} must be at least 1, got "
+                                 f"{getattr(self, name)}")
+        if self.keys is not None and self.keys < 1:
+            raise ValueError(f"context must be at least 1, got {self.keys}")
+        kv = self.kv_heads or self.heads
+        if kv < 1 or self.heads % kv:
+            raise ValueError(f"{self.heads} query heads are not a multiple of {kv} KV heads")
+        if self.causal and self.m != self.seq:
+            raise ValueError("a causal mask needs as many keys as queries")
+
+    @property
+    def m(self) -> int:
+        """Keys per head."""
+        return self.keys or self.seq
+
+    @property
+    def groups(self) -> int:
+        """KV heads (each shared by heads / groups query heads)."""
+        return self.kv_heads or self.heads
+
+    @property
+    def flops(self) -> float:
+        """Forward FLOPs as FlashAttention counts them: 4 P M D H B, halved when causal."""
+        f = 4.0 * self.seq * self.m * self.head_dim * self.heads * self.batch
+        return f / 2 if self.causal else f
+
+
+def sms(arch) -> int:
+    """SMs of a GPU preset (instances of its tensor-core unit)."""
+    if TENSOR not in arch.computes:
+        raise MappingError(f"'{arch.name}' is not a GPU preset (it has no '{TENSOR}' unit)")
+    return arch.computes[TENSOR].count
+
+
+def per_sm(arch, unit: str) -> int:
+    """PEs of one SM's instance of a unit."""
+    return math.prod(arch.computes[unit].shape)
+
+
+def fill(extents: dict[str, int], order: tuple[str, ...], lanes: int) -> tuple[Loop, ...]:
+    """Spatial loops over a tile's ranks (in `order`) filling up to `lanes` PEs exactly where
+    the extents allow (power-of-two splits)."""
+    out = []
+    for r in order:
+        if lanes <= 1:
+            break
+        f = math.gcd(extents.get(r, 1), lanes)
+        if f > 1:
+            out.append(Loop(r, f, True))
+            lanes //= f
+    return tuple(out)
+
+
+def grid(tiles: list[tuple[str, int]], slots: int) -> tuple[tuple[Loop, ...], float]:
+    """CTAs of one instance over the SMs' CTA slots: (spatial loops at L2, instances at once).
+    Every CTA is a spatial iteration (each SM reads L2 itself: no multicast); slots / CTAs
+    instances run at once, a fraction when one instance has more CTAs than there are slots, so
+    the rounds are ceil(all CTAs / slots): exact waves, tail included."""
+    spatial = tuple(Loop(rank, n, True, multicast=False) for rank, n in tiles if n > 1)
+    return spatial, slots / math.prod(n for _, n in tiles)
+
+
+def unit_of(key: str) -> str:
+    """Unit an Einsum binds to (by its role; the key without its iterate suffix)."""
+    base = key.split("[")[0]
+    if base in _EXP:
+        return SFU
+    return TENSOR if base in _MATMUL else CUDA
+
+
+def _one_pass_cascade(a: Attention) -> tuple[Cascade, dict[str, int], int, list[tuple[str, int]]]:
+    """The 1-pass cascade for a problem, its shapes (M0 set later), instances, CTA ranks."""
+    if a.groups != a.heads:
+        c = load("one_pass_gqa")
+        shapes = {"g": 1, "j": a.heads // a.groups}
+        return c, shapes, a.batch * a.groups, [("j", a.heads // a.groups)]
+    return load("one_pass"), {}, a.batch * a.heads, []
+
+
+def causal_keys(n: int, br: int, bc: int) -> int:
+    """Keys a query tile visits on average under a causal mask: query tile i (rows i Br ..
+    (i + 1) Br - 1) visits the key tiles up to its last row, masked tiles above the diagonal
+    skipped and the diagonal ones computed in full: (N + Br) / 2 keys on average, rounded up to
+    whole Bc tiles ((T + 1) / 2 tiles when Br = Bc). The mapping runs the 1-pass cascade over
+    that many keys per query tile: the work and K/V traffic of the visited tiles, spread evenly
+    over the CTAs (the kernels launch the longest query tiles first, which evens the waves)."""
+    return -(-(n + br) // (2 * bc)) * bc
+
+
+def one_pass(a: Attention, arch, br: int, bc: int, kind: str = "fa2",
+             occupancy: int = 1) -> Mapping:
+    """FlashAttention's mapping of the 1-pass cascade: a CTA per Br queries, K/V streamed in Bc
+    tiles through shared memory, the running state in registers; `kind` fa2 (mma.sync, steps in
+    turn) or fa3 (wgmma at the Hopper rate, softmax overlapped with the next tile's GEMMs)."""
+    c, shapes, heads, extra = _one_pass_cascade(a)
+    m = causal_keys(a.m, br, bc) if a.causal else a.m
+    if a.seq % br or m % bc:
+        raise MappingError(f"tiles {br} x {bc} do not divide {a.seq} queries x {m} keys")
+    slots = sms(arch) * occupancy
+    instances = heads
+    shapes |= {"e": a.head_dim, "f": a.head_dim, "p": a.seq, "m": m, "m0": bc}
+    m1 = m // bc
+    spatial, parallel = grid(extra + [("p", a.seq // br)], slots)
+    tile = {"p": br, "m0": bc, "e": a.head_dim, "f": a.head_dim}
+    ems = []
+    for e in working_einsums(c):
+        space = set(e.space)
+        unit = unit_of(e.key)
+        lanes = per_sm(arch, unit)
+        if unit == TENSOR and kind == "fa2":
+            lanes = min(lanes, MMA_SYNC_MACS_PER_SM_CLOCK)
+        lanes //= occupancy
+        order = ("p", "m0", "e", "f")
+        hbm = (Loop("m1", m1),) if "m1" in space and m1 > 1 else ()
+        l2 = tuple(lp for lp in spatial if lp.rank in space)
+        regs = fill({r: v for r, v in tile.items() if r in space}, order, lanes)
+        ems.append(EinsumMapping(e.key, unit, (Level("hbm", hbm), Level("l2", l2),
+                                               Level("smem"), Level("registers", regs)),
+                                 {t: ("l2",) for t in ("Q", "AV") if t in e.inputs + (e.output,)}))
+    keep = {t: lv for t, lv in _ONE_PASS_KEEP.items() if t in c.tensors}
+    keys = tuple(em.einsum for em in ems)
+    if kind == "fa3":
+        # an epoch per KV tile of each CTA: the softmax of tile j overlaps the GEMMs of j + 1
+        stages = (Stage(keys, "pipelined", m1),)
+    else:
+        stages = (Stage(keys),)  # one after another, each overlapping its own transfers
+    return Mapping(c, shapes, tuple(ems), (FusionGroup(keys, keep),), stages,
+                   instances=instances, parallel_instances=min(parallel, instances))
+
+
+def footprint(m: Mapping, arch, level: str, per_einsum=None) -> float:
+    """Bytes one CTA keeps at a memory level: per tensor the largest tile any Einsum holds
+    (`per_einsum`: the plain costs when the caller has them)."""
+    per: dict[str, float] = {}
+    for ec in (per_einsum or costs(m, arch)).values():
+        for t, b in ec.footprint.get(level, {}).items():
+            per[t] = max(per.get(t, 0.0), b)
+    return sum(per.values())
+
+
+def occupancy_of(m: Mapping, arch) -> int:
+    """CTAs per SM that shared memory and the register file allow (0: not even one)."""
+    occ = []
+    per_einsum = costs(m, arch)
+    for level in ("smem", "registers"):
+        foot = footprint(m, arch, level, per_einsum)
+        occ.append(int(arch.memories[level].capacity_bytes // foot) if foot else 16)
+    return min(occ)
+
+
+@dataclass
+class Choice:
+    """The chosen mapping of a search, its tiles, occupancy and the candidates tried."""
+
+    mapping: Mapping
+    tiles: tuple[int, ...]
+    occupancy: int
+    latency_s: float
+    tried: int
+
+
+def best_of(candidates, arch) -> Choice:
+    """Score each (tiles, builder) candidate that fits and keep the fastest."""
+    arrays = ArchArrays.from_arch(arch)
+    best: Choice | None = None
+    tried = 0
+    for tiles, build, occupancy in candidates:
+        tried += 1
+        try:
+            mp = build()
+            t = Template.from_mapping(mp, arch, arrays)
+            batch, valid = t.compile(t.factors_of(mp, arch)[None])
+        except MappingError:
+            continue
+        if not valid[0]:
+            continue
+        lat = float(estimate(arrays, batch).latency_s[0])
+        if best is None or lat < best.latency_s:
+            best = Choice(mp, tiles, occupancy, lat, 0)
+    if best is None:
+        raise MappingError(f"no tile size fits '{arch.name}''s shared memory and registers")
+    best.tried = tried
+    return best
+
+
+def _edges(n: int) -> list[int]:
+    """Tile edges that divide n (n itself when shorter than an MMA fragment: decode's query)."""
+    return [n] if n < TILE_EDGES[0] else [t for t in TILE_EDGES if t <= n and n % t == 0]
+
+
+def check_head_dim(kind: str, d: int) -> None:
+    """One-line error for a head dim the kernel is not built for."""
+    if d not in HEAD_DIMS[kind]:
+        dims = HEAD_DIMS[kind]
+        listed = ", ".join(map(str, dims)) if len(dims) < 12 else "multiples of 8 up to 256"
+        raise ValueError(f"head dim {d} is not supported by {kind} (supported: {listed})")
+
+
+def flash(a: Attention, arch, kind: str = "fa2") -> Choice:
+    """FA2 or FA3 with the fastest tiles that fit (searched over Br x Bc)."""
+    check_head_dim(kind, a.head_dim)
+    brs, bcs = _edges(a.seq), _edges(a.m)
+    if not brs or not bcs:
+        raise ValueError(f"sequence length {a.seq} (keys {a.m}) must be a multiple of 16 for "
+                         f"the GPU tile mappers")
+
+    def candidates():
+        for br in [b for b in brs if b >= MIN_BR[kind]] or brs[-1:]:
+            for bc in bcs:
+                try:
+                    occ = occupancy_of(one_pass(a, arch, br, bc, kind), arch)
+                except MappingError:
+                    continue
+                if kind == "fa3":
+                    occ = min(occ, 1)  # FA3's warp-specialised CTA takes the whole register file
+                # resident CTAs split each SM's units evenly: powers of two up to what fits
+                for k in (k for k in (1, 2, 4, 8, 16) if k <= occ):
+                    yield (br, bc), (lambda br=br, bc=bc, k=k: one_pass(a, arch, br, bc, kind,
+                                                                        k)), k
+    return best_of(candidates(), arch)
+
+
+#: the N x N scores and probabilities stream between HBM and the SMs past L2 (written once,
+#: read once per kernel: L2 holds no reuse for them)
+_STREAMED = {"QK": ("l2",), "A": ("l2",)}
+
+
+def standard(a: Attention, arch) -> Choice:
+    """Standard attention as three kernels through HBM: S = QK^T written out, a row softmax
+    (a row of S staged in shared memory once for its max and exponentials, P written out), and
+    O = PV; matmuls in 128 x 128 CTA tiles (cuBLAS-style) on the tensor cores."""
+    check_head_dim("standard", a.head_dim)
+    if a.groups != a.heads:
+        a = replace(a, kv_heads=None)  # K/V repeated per query head, as PyTorch does
+    c = load("three_pass")
+    n, m, d = a.seq, a.m, a.head_dim
+    if n % 16 or m % 16:
+        raise ValueError(f"sequence length {n} (keys {m}) must be a multiple of 16")
+    bt = max(t for t in _edges(n) if t <= 128)
+    bk = max(t for t in _edges(m) if t <= 128)
+    shapes = {"e": d, "f": d, "p": n, "m": m}
+    instances = a.batch * a.heads
+    slots = sms(arch)
+
+    def matmul(key: str, out_ranks: list[tuple[str, int]], red: str, extent: int):
+        """A GEMM kernel: CTAs over output tiles; the reduction rank streamed from HBM in
+        chunks of 64 (cuBLAS-style K tiles) where it is longer than that."""
+        spatial, par = grid(out_ranks, slots)
+        chunk = max(t for t in (16, 32, 64) if extent % t == 0)
+        stream = (Loop(red, extent // chunk),) if extent > 64 else ()
+        tile = {"p": bt, "m": bk if key == "QK" else chunk, "e": d, "f": d}
+        regs = fill(tile, ("p", "m", "f", "e"), per_sm(arch, TENSOR))
+        return EinsumMapping(key, TENSOR, (Level("hbm", stream), Level("l2", spatial),
+                                           Level("smem"),
+                                           Level("registers", regs)), _STREAMED), par
+
+    qk, par_qk = matmul("QK", [("p", n // bt), ("m", m // bk)], "e", d)
+    av, par_av = matmul("AV", [("p", n // bt)], "m", m)
+    spatial, par_sm = grid([("p", n)], slots)
+    softmax = []
+    for key in ("GM", "SN", "SD", "A"):
+        unit = unit_of(key)
+        regs = fill({"m": m}, ("m",), per_sm(arch, unit))
+        softmax.append(EinsumMapping(key, unit, (Level("hbm"), Level("l2", spatial),
+                                                 Level("smem"),
+                                                 Level("registers", regs)),
+                                     {t: v for t, v in _STREAMED.items() if t != "QK" or
+                                      key == "GM"}))
+    fusion = (FusionGroup(("GM", "SN", "SD", "A"), {t: "smem" for t in ("GM", "SN", "SD")},
+                          {"QK": "smem"}),)
+    # three kernels, each filling the SMs with its own grid
+    stages = (Stage(("QK",), parallel_instances=min(par_qk, instances)),
+              Stage(("GM", "SN", "SD", "A"), "pipelined", 1,
+                    parallel_instances=min(par_sm, instances)),
+              Stage(("AV",), parallel_instances=min(par_av, instances)))
+    mp = Mapping(c, shapes, (qk, *softmax, av), fusion, stages, instances=instances)
+    return best_of([((bt, bk), lambda: mp, 1)], arch)
+
+
+def _decode_einsums(c: Cascade, hbm: dict[str, tuple[Loop, ...]], l2: dict[str, tuple[Loop, ...]],
+                    tile: dict[str, int], arch) -> tuple[EinsumMapping, ...]:
+    """Per Einsum of the decode cascade: HBM loops, L2 (CTA) loops and spatial loops filling
+    its unit's PEs over its tile, by the ranks of its space."""
+    ems = []
+    for e in working_einsums(c):
+        space = set(e.space)
+        unit = unit_of(e.key)
+        regs = fill({r: v for r, v in tile.items() if r in space}, ("m0", "e", "f", "m1"),
+                    per_sm(arch, unit))
+        ems.append(EinsumMapping(e.key, unit, (
+            Level("hbm", tuple(lp for lp in hbm.get("*", ()) if lp.rank in space)),
+            Level("l2", tuple(lp for lp in l2.get("*", ()) if lp.rank in space)),
+            Level("smem"), Level("registers", regs))))
+    return tuple(ems)
+
+
+#: split-phase Einsums of decode_split_k (each split's local max, sum and numerator) and the
+#: combine that rescales and reduces the splits' partial results
+_SPLIT = ("BQK", "LM", "SLN", "SLD", "SLNV")
+_COMBINE = ("GM", "PRM", "SD", "SNV", "AV")
+#: a split's scores stay in shared memory for its max and exponentials; its partial results
+#: (max, sum, numerator) go to HBM for the combine kernel, as in Flash-Decoding
+_SPLIT_KEEP = {"BQK": "smem", "SLN": "registers", "PRM": "registers", "GM": "registers",
+               "SD": "registers", "SNV": "registers"}
+
+
+def split_k(a: Attention, arch, splits: int, bc: int) -> Mapping:
+    """Flash-Decoding: each head's keys split into `splits` chunks, one CTA each, streaming the
+    chunk's K/V in Bc tiles; then a combine kernel (one CTA per head) rescales and reduces."""
+    c = load("decode_split_k")
+    m = a.m
+    if m % (splits * bc):
+        raise MappingError(f"{splits} splits of {bc}-key tiles do not divide {m} keys")
+    chunk = m // splits
+    instances = a.batch * a.heads
+    slots = sms(arch)
+    spatial, parallel = grid([("m1", splits)], slots)
+    stream = (Loop("m0", chunk // bc),) if chunk > bc else ()
+    tile = {"m0": bc, "e": a.head_dim, "f": a.head_dim, "m1": 1}
+    split = _decode_einsums(c, {"*": stream}, {"*": spatial}, tile, arch)
+    comb_tile = {"m1": splits, "f": a.head_dim}
+    combine = _decode_einsums(c, {}, {}, comb_tile, arch)
+    ems = tuple(em for em in split if em.einsum in _SPLIT) + tuple(
+        em for em in combine if em.einsum in _COMBINE)
+    keep = {t: lv for t, lv in _SPLIT_KEEP.items() if t in c.tensors}
+    stages = (Stage(_SPLIT, parallel_instances=min(parallel, instances)),
+              Stage(_COMBINE, parallel_instances=min(slots, instances)))
+    return Mapping(c, {"e": a.head_dim, "f": a.head_dim, "m": m, "m0": chunk}, ems,
+                   (FusionGroup(_SPLIT, keep),), stages, instances=instances)
+
+
+def flash_decoding(a: Attention, arch) -> Choice:
+    """Flash-Decoding with the number of splits (and KV tile) the search finds fastest."""
+    check_decode(a)
+    tiles = [t for t in (64, 128, 256) if a.m % t == 0]
+    if not tiles:
+        raise ValueError(f"context {a.m} must be a multiple of 64 for the decode mappers")
+
+    def candidates():
+        for bc in tiles:
+            n = a.m // bc
+            for s in (d for d in range(1, min(n, sms(arch)) + 1) if n % d == 0):
+                yield (s, bc), (lambda s=s, bc=bc: split_k(a, arch, s, bc)), 1
+    return best_of(candidates(), arch)
+
+
+def stream_k(a: Attention, arch, bc: int) -> Mapping:
+    """LeanAttention: the (batch, head, KV tile) work linearised and split evenly over the SMs,
+    one CTA each. The mapping's instances are the SMs' equal shares: each runs the split phase
+    over ceil(tiles / SMs) KV tiles (the last shares, shorter, counted in full) and writes its
+    partial (max, sum, numerator) to HBM; the combine reads it back, as the host CTA does. A
+    share that spans two heads loads a second query and writes a second partial in the kernel;
+    that is not counted (one query and one partial per SM: a few hundred bytes each), nor is
+    the host CTA's reduction of the partials of the SMs that shared a head."""
+    c = load("decode_split_k")
+    slots = sms(arch)
+    tiles = a.batch * a.heads * (a.m // bc)
+    share = -(-tiles // slots)  # tiles per SM (the last SMs may have fewer: counted in full)
+    ctas = min(slots, tiles)
+    m = share * bc
+    stream = (Loop("m0", share),) if share > 1 else ()
+    tile = {"m0": bc, "e": a.head_dim, "f": a.head_dim, "m1": 1}
+    split = _decode_einsums(c, {"*": stream}, {}, tile, arch)
+    combine = _decode_einsums(c, {}, {}, {"m1": 1, "f": a.head_dim}, arch)
+    ems = tuple(em for em in split if em.einsum in _SPLIT) + tuple(
+        em for em in combine if em.einsum in _COMBINE)
+    keep = {t: lv for t, lv in _SPLIT_KEEP.items() if t in c.tensors}
+    stages = (Stage(_SPLIT, parallel_instances=ctas), Stage(_COMBINE, parallel_instances=ctas))
+    return Mapping(c, {"e": a.head_dim, "f": a.head_dim, "m": m, "m0": m}, ems,
+                   (FusionGroup(_SPLIT, keep),), stages, instances=ctas,
+                   parallel_instances=ctas)
+
+
+def lean(a: Attention, arch) -> Choice:
+    """LeanAttention (stream-K decode) with the KV tile the search finds fastest."""
+    check_decode(a)
+    tiles = [t for t in (64, 128, 256) if a.m % t == 0]
+    if not tiles:
+        raise ValueError(f"context {a.m} must be a multiple of 64 for the decode mappers")
+    return best_of((((bc,), (lambda bc=bc: stream_k(a, arch, bc)), 1) for bc in tiles), arch)
+
+
+def check_decode(a: Attention) -> None:
+    """Decode mappers take one query per head, one K/V head per query head."""
+    if a.groups != a.heads:
+        raise ValueError("the decode mappers model multi-head attention (a K/V head per query "
+                         "head); grouped-query decode is not modelled")
+    if a.seq != 1:
+        raise ValueError(f"the decode mappers take one query per head, got {a.seq}")
+    if a.causal:
+        raise ValueError("decode attends to the whole context: --causal does not apply")
+    check_head_dim("fa2", a.head_dim)

@@ -1,0 +1,131 @@
+"""The FlashAttention reproduction: the GPU-tile model beside published throughput and traffic.
+
+Rows pair a model figure with the published one where a source gives it
+(studies/data/flashattention/SOURCE.md): FA3, FA2 and standard attention on H100 by sequence
+length, FA2's A100 peak, FA1's GPT-2 medium HBM traffic and runtime example, and decode
+(Flash-Decoding and LeanAttention against FA2 as the context grows). Every model figure comes
+from `evaluate_gpu`, the same path as `attnsim evaluate`.
+"""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+from typing import Callable
+
+from archsim.spec import load_arch
+from mappers.gpu import Attention
+
+from .gpu_evaluate import evaluate_gpu
+
+DATA = Path(__file__).resolve().parent / "data" / "flashattention"
+#: the FA3 paper's benchmark: batch x seq = 16K tokens, 16 heads of 128
+SEQS = (512, 1024, 2048, 4096, 8192, 16384)
+TOKENS, HEADS, HEAD_DIM = 16384, 16, 128
+#: decode sweep: batch 1, 32 heads of 128 (a 7B-class model), context 1K..512K
+DECODE_CONTEXTS = (1024, 4096, 16384, 65536, 262144, 524288)
+DECODE_HEADS = 32
+
+
+def published(name: str) -> list[dict[str, str]]:
+    """Rows of a reference CSV."""
+    with open(DATA / name) as f:
+        return list(csv.DictReader(f))
+
+
+def _ratio(model: float, pub: float | None) -> float | None:
+    return model / pub if pub else None
+
+
+def forward_rows(progress: Callable[[], None] | None = None, head_dim: int = HEAD_DIM,
+                 causal: bool = False) -> list[dict]:
+    """FA3, FA2 and standard on H100 at the FA3 paper's shapes, published TFLOP/s beside (the
+    paper's chart covers head dim 128, non-causal; other shapes are model only)."""
+    ref = {(r["kernel"], int(r["seq_len"])): float(r["published_tflops"])
+           for r in published("h100_forward.csv")}
+    arch = load_arch("h100")
+    rows = []
+    for kernel in ("fa3", "fa2", "standard"):
+        for n in SEQS:
+            heads = HEADS * HEAD_DIM // head_dim  # heads x head dim = 2048, as in the paper
+            r = evaluate_gpu(kernel, Attention(TOKENS // n, heads, head_dim, n, causal=causal),
+                             arch)
+            pub = ref.get((kernel, n)) if head_dim == HEAD_DIM and not causal else None
+            rows.append({"kernel": kernel, "arch": "h100", "head_dim": head_dim,
+                         "causal": causal, "seq_len": n, "tflops": r["tflops"],
+                         "published_tflops": pub, "ratio": _ratio(r["tflops"], pub),
+                         "latency_s": r["latency_s"], "hbm_bytes": r["hbm_bytes"],
+                         "tiles": "x".join(map(str, r["tiles"])), "occupancy": r["occupancy"]}
+                        | {f"util_{u}": v for u, v in r["utilisation"].items()})
+            if progress:
+                progress()
+    return rows
+
+
+def peak_rows() -> list[dict]:
+    """Peaks: FA2 on A100 and H100 (the best over the benchmark's lengths), FA3 at 16K."""
+    out = []
+    for row in published("peaks.csv"):
+        arch = load_arch(row["arch"])
+        seqs = (16384,) if row["kernel"] == "fa3" else SEQS
+        best = max(evaluate_gpu(row["kernel"], Attention(TOKENS // n, HEADS, HEAD_DIM, n),
+                                arch)["tflops"] for n in seqs)
+        pub = float(row["published_tflops"])
+        out.append({"kernel": row["kernel"], "arch": row["arch"], "what": row["what"],
+                    "tflops": best, "published_tflops": pub, "ratio": best / pub,
+                    "source": row["source"]})
+    return out
+
+
+def fa1_rows() -> list[dict]:
+    """FA1's GPT-2 medium example on A100: the model's forward pass (standard = the 3-pass
+    kernels through HBM, flash = the 1-pass mapping) beside the published forward + backward
+    figures. The backward pass is not modelled (no backward cascades), so the ratios compare a
+    forward figure with a forward + backward one."""
+    arch = load_arch("a100")
+    out = []
+    for row in published("fa1_gpt2.csv"):
+        a = Attention(int(row["batch"]), int(row["heads"]), int(row["head_dim"]),
+                      int(row["seq_len"]))
+        r = evaluate_gpu("standard" if row["kernel"] == "standard" else "fa2", a, arch)
+        out.append({"kernel": row["kernel"], "arch": "a100", "modelled": "forward",
+                    "published": row["passes"], "hbm_gb": r["hbm_bytes"] / 1e9,
+                    "published_hbm_gb": float(row["published_hbm_gb"]),
+                    "runtime_ms": r["latency_s"] * 1e3,
+                    "published_runtime_ms": float(row["published_runtime_ms"]),
+                    "gflops": a.flops / 1e9, "published_gflops": float(row["published_gflops"])})
+    return out
+
+
+def decode_rows(arch_name: str = "a100", progress: Callable[[], None] | None = None
+                ) -> list[dict]:
+    """Batch 1, 32 heads of 128: FA2, Flash-Decoding and LeanAttention latency as the context
+    grows, with the speedups over FA2 and over Flash-Decoding."""
+    arch = load_arch(arch_name)
+    rows = []
+    for ctx in DECODE_CONTEXTS:
+        a = Attention(1, DECODE_HEADS, HEAD_DIM, 1, ctx)
+        lat = {k: evaluate_gpu(k, a, arch)["latency_s"] for k in ("fa2", "flash_decoding",
+                                                                 "lean")}
+        rows.append({"arch": arch_name, "context": ctx} | {f"{k}_s": v for k, v in lat.items()}
+                    | {"flash_decoding_over_fa2": lat["fa2"] / lat["flash_decoding"],
+                       "lean_over_fa2": lat["fa2"] / lat["lean"],
+                       "lean_over_flash_decoding": lat["flash_decoding"] / lat["lean"]})
+        if progress:
+            progress()
+    return rows
+
+
+def decode_claims(rows: list[dict]) -> list[dict]:
+    """The published decode speedups beside the model's (averages over the sweep, or the
+    point at the named context)."""
+    out = []
+    for c in published("decode.csv"):
+        col = f"{c['kernel']}_over_{c['baseline']}"
+        vals = [r[col] for r in rows if not c["context"] or r["context"] == int(c["context"])]
+        model = (sum(vals) / len(vals) if c["claim"].startswith("average")
+                 else max(vals)) if vals else None
+        out.append({"claim": c["claim"], "kernel": c["kernel"], "baseline": c["baseline"],
+                    "context": c["context"] or "sweep", "speedup": model,
+                    "published_speedup": float(c["published_speedup"]), "source": c["source"]})
+    return out

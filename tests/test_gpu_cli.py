@@ -1,0 +1,73 @@
+"""`attnsim evaluate` with GPU mappers and `attnsim reproduce flashattention`: output fields,
+one-line errors."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from typer.testing import CliRunner
+
+from studies.cli import app
+
+runner = CliRunner()
+BASE = ["evaluate", "--batch", "1", "--heads", "16", "--head-dim", "128"]
+
+
+def test_evaluate_gpu_json_fields():
+    r = runner.invoke(app, BASE + ["--arch", "h100", "--mapper", "fa3", "--seq", "4K", "-f",
+                                   "json"])
+    assert r.exit_code == 0, r.output
+    d = json.loads(r.output)
+    assert d["arch"] == "h100" and d["mapper"] == "fa3"
+    assert d["tflops"] == pytest.approx(4 * 4096 ** 2 * 128 * 16 / d["latency_s"] / 1e12)
+    assert d["hbm_bytes"] == 16 * 4096 * 128 * 2 * 4  # Q, K, V, O once each
+    assert set(d["utilisation"]) == {"tensor_core", "sfu", "cuda_core"}
+    assert d["ideal_s"] <= d["compute_s"] <= d["latency_s"] and d["assumptions"]
+    assert d["tiles"] and d["occupancy"] >= 1 and d["waves"]
+
+
+def test_evaluate_gpu_defaults_to_h100_and_decode_phase():
+    r = runner.invoke(app, BASE + ["--mapper", "flash_decoding", "--phase", "decode",
+                                   "--context", "65536", "-f", "json"])
+    assert r.exit_code == 0, r.output
+    d = json.loads(r.output)
+    assert d["arch"] == "h100" and d["problem"]["keys"] == 65536 and d["problem"]["queries"] == 1
+    causal = runner.invoke(app, BASE + ["--mapper", "fa2", "--seq", "4K", "--causal"])
+    assert causal.exit_code == 0 and "TFLOP/s" in causal.output
+    gqa = runner.invoke(app, BASE + ["--mapper", "fa3", "--seq", "4K", "--kv-heads", "4", "-f",
+                                     "json"])
+    assert json.loads(gqa.output)["problem"]["kv_heads"] == 4
+
+
+@pytest.mark.parametrize("args, words", [
+    (["--mapper", "fa3", "--seq", "1K", "--head-dim", "100"], "head dim 100 is not supported"),
+    (["--mapper", "fa2", "--seq", "0"], "expected a positive count"),
+    (["--mapper", "flash_decoding", "--phase", "decode"], "needs --context"),
+    (["--mapper", "fa2", "--seq", "1000"], "multiple of 16"),
+    (["--mapper", "lean", "--seq", "1K"], "is a decode mapper"),
+    (["--mapper", "fa2", "--seq", "1K", "--phase", "sideways"], "prefill or decode"),
+    (["--mapper", "fusemax", "--seq", "1K", "--causal"], "apply to the GPU mappers"),
+    (["--mapper", "fa2", "--seq", "1K", "--arch", "fusemax"], "maps onto a GPU"),
+])
+def test_gpu_bad_input_is_one_line(args, words):
+    r = runner.invoke(app, BASE[:1] + ["--batch", "1", "--heads", "16"] + (
+        [] if "--head-dim" in args else ["--head-dim", "128"]) + args)
+    assert r.exit_code == 2, r.output
+    lines = [x for x in r.output.splitlines() if x.strip()]
+    assert len(lines) == 1 and words in lines[0] and "Traceback" not in r.output
+
+
+def test_reproduce_flashattention_json_and_files(tmp_path):
+    r = runner.invoke(app, ["reproduce", "flashattention", "--format", "json", "--out",
+                            str(tmp_path)])
+    assert r.exit_code == 0, r.output
+    d = json.loads(r.stdout)
+    assert {x["kernel"] for x in d["h100_forward"]} == {"fa3", "fa2", "standard"}
+    fa2 = [x for x in d["h100_forward"] if x["kernel"] == "fa2"]
+    assert len(fa2) == 6 and all(abs(x["ratio"] - 1) < 0.10 for x in fa2)
+    assert {x["kernel"] for x in d["fa1_gpt2"]} == {"standard", "flash"}
+    assert len(d["decode"]) == 6 and d["decode_claims"]
+    for name in ("h100_forward.csv", "peaks.csv", "fa1_gpt2.csv", "decode.csv",
+                 "throughput.html", "decode.html"):
+        assert (tmp_path / name).stat().st_size > 0

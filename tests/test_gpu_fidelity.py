@@ -1,0 +1,97 @@
+"""GPU-tile model against published FlashAttention figures (studies/data/flashattention/,
+SOURCE.md names each source). Tolerance 10% (the issue's bar) unless stated; gaps the honest
+model does not close are strict xfails with their reason."""
+
+from __future__ import annotations
+
+import pytest
+
+from archsim.spec import load_arch
+from mappers.gpu import Attention
+from studies import flashattention as fa
+from studies.gpu_evaluate import evaluate_gpu
+
+TOL = 0.10
+
+
+@pytest.fixture(scope="module")
+def h100():
+    return load_arch("h100")
+
+
+def published(kernel: str) -> list[tuple[int, float]]:
+    return [(int(r["seq_len"]), float(r["published_tflops"]))
+            for r in fa.published("h100_forward.csv") if r["kernel"] == kernel]
+
+
+def tflops(kernel: str, n: int, arch, head_dim: int = 128, causal: bool = False) -> float:
+    # the FA3 paper's shapes: batch x seq = 16K tokens, heads x head dim = 2048
+    a = Attention(16384 // n, 2048 // head_dim, head_dim, n, causal=causal)
+    return evaluate_gpu(kernel, a, arch)["tflops"]
+
+
+@pytest.mark.parametrize("n, pub", published("fa2"))
+def test_fa2_h100_forward_within_10pct(h100, n, pub):
+    # FA3 paper, H100 SXM5 BF16 forward, head dim 128, non-causal (FlashAttention-2 bars)
+    assert tflops("fa2", n, h100) == pytest.approx(pub, rel=TOL)
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "the model's FA3 overlaps softmax with the GEMMs (pipelined stage) and runs wgmma at the "
+    "preset's 989 TFLOP/s, so it is tensor-core bound at ~960 TFLOP/s; published FA3 reaches "
+    "~65% of peak at head dim 128. No sourced sustained wgmma rate (or other limit) explains "
+    "the gap; a schedule where exp serialises with the GEMMs would give 659 at 16K, but FA3 is "
+    "documented as overlapping them, so it is not used"))
+@pytest.mark.parametrize("n, pub", published("fa3"))
+def test_fa3_h100_forward_within_10pct(h100, n, pub):
+    # FA3 paper, H100 SXM5 BF16 forward, head dim 128, non-causal
+    assert tflops("fa3", n, h100) == pytest.approx(pub, rel=TOL)
+
+
+def test_fa2_a100_peak_within_10pct():
+    # FA2 paper: forward up to 230 TFLOP/s on A100 (73% of the 312 peak); best over 512..16K
+    a100 = load_arch("a100")
+    assert max(tflops("fa2", n, a100) for n in (4096, 16384)) == pytest.approx(230, rel=TOL)
+
+
+def test_standard_is_slower_than_fa2_at_every_length(h100):
+    # FA3 paper chart: standard (PyTorch) 74..139 TFLOP/s, below FA2 at every length. The
+    # model's standard is not held to 10%: it has no separate scaling kernel and keeps BF16
+    # scores (model 172..211 TFLOP/s, 1.3-2.3x the published)
+    for n, pub in published("standard"):
+        assert tflops("standard", n, h100) < tflops("fa2", n, h100)
+
+
+@pytest.mark.parametrize("kernel", ["standard", "flash"])
+@pytest.mark.xfail(strict=True, reason=(
+    "the backward pass is not modelled (the cascade library has no backward cascades): the "
+    "model's forward traffic (standard 9.1 GB, flash 0.54 GB) is compared with the published "
+    "forward + backward (40.3 GB, 4.4 GB)"))
+def test_fa1_gpt2_hbm_traffic_within_10pct(kernel):
+    # FA1 paper Fig. 2 left: GPT-2 medium attention on A100, forward + backward
+    row = next(r for r in fa.fa1_rows() if r["kernel"] == kernel)
+    assert row["hbm_gb"] == pytest.approx(row["published_hbm_gb"], rel=TOL)
+
+
+def test_fa1_forward_traffic_follows_the_io_bound():
+    # FA1 Thm 2: standard attention moves Theta(N d + N^2) elements, FlashAttention
+    # Theta(N^2 d^2 / M). Forward, the model's standard writes and reads S and P once each
+    # (4 N^2) beside Q, K, V, O (4 N d); the 1-pass mapping moves only Q, K, V, O (K/V reused in
+    # L2 by a head's CTAs): a ratio of 1 + N / d = 17 at N = 1024, d = 64
+    rows = {r["kernel"]: r for r in fa.fa1_rows()}
+    assert rows["flash"]["hbm_gb"] == pytest.approx(4 * 64 * 16 * 1024 * 64 * 2 / 1e9)
+    assert rows["standard"]["hbm_gb"] / rows["flash"]["hbm_gb"] == pytest.approx(17, rel=0.01)
+
+
+@pytest.mark.parametrize("kernel", ["fa2", "fa3"])
+def test_shapes_beyond_the_chart_hold_physically(h100, kernel):
+    # not fitted to head dim 128: at head dim 64 there is twice as much exp per matmul FLOP,
+    # so FA2 (softmax not overlapped) loses throughput and FA3 (overlapped) loses less
+    base = tflops(kernel, 8192, h100)
+    small = tflops(kernel, 8192, h100, head_dim=64)
+    assert small < base * (1.0 if kernel == "fa2" else 1.01)
+    if kernel == "fa2":
+        assert small / base < 0.9
+    # causal: half the FLOPs in a little over half the time (the diagonal tiles in full)
+    causal = tflops(kernel, 8192, h100, causal=True)
+    assert 0.8 * base < causal < base
