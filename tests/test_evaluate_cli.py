@@ -8,6 +8,7 @@ import pytest
 from typer.testing import CliRunner
 
 from studies.cli import app
+from studies.evaluate import DESIGNS
 
 runner = CliRunner()
 
@@ -86,3 +87,20 @@ def test_flat_designs_evaluate_with_their_assumptions(mapper):
     assert r.exit_code == 0, r.output
     said = " ".join(json.loads(r.output)["assumptions"])
     assert ("FLAT configuration" if mapper == "flat" else "cascade: exponentials") in said
+
+
+@pytest.mark.parametrize("name", sorted(DESIGNS))
+def test_every_registered_design_evaluates_on_its_preset(name):
+    # a smoke test over the registry: a design added (or a Design field reordered) that cannot
+    # run through the CLI fails here, whichever substrate it belongs to
+    d = DESIGNS[name]
+    args = ["evaluate", "--mapper", name, "--arch", d.arch, "--batch", "1", "--heads", "8",
+            "--head-dim", "64", "-f", "json"]
+    if name in ("flash_decoding", "lean"):
+        args += ["--phase", "decode", "--context", "4096"]
+    else:
+        args += ["--seq", "1K"]
+    r = runner.invoke(app, args)
+    assert r.exit_code == 0, r.output
+    out = json.loads(r.output)
+    assert out["latency_s"] > 0 and out["assumptions"]
