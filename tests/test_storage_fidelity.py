@@ -79,9 +79,10 @@ def test_deepspeed_collapses_once_its_kv_spills(claims, rows):
     "known gap: storage.md gives about 32x for DeepSpeed's collapse on spilling; attnsim "
     "reads the spilled FP32 cache from the SSD at the 980 PRO's 7 GB/s sequential read, the "
     "CPU attending as the pages arrive, giving 3.4x. ZeRO-Inference's KV offload has no NVMe "
-    "target (its cache is a pageable host tensor, DeepSpeedExamples model-support.md step 2), "
-    "so a spill is the OS paging that buffer; 32x implies ~0.9 GB/s from the SSD, between the "
-    "980 PRO's 4 KB random read at queue depth 1 and its sequential rate, and the paper does "
-    "not say how the spill was read; not fitted"))
+    "target (its cache is a pageable host tensor, DeepSpeedExamples model-support.md step 2; "
+    "the fork allocates it with torch.empty(pin_memory=False)), so a spill is most likely the "
+    "OS paging that buffer in 4 KB pages; 32x implies ~0.9 GB/s from the SSD, below the 980 "
+    "PRO's 7 GB/s sequential and 1M-IOPS (4.1 GB/s) random-read ratings, which are reached only "
+    "at queue depths paging does not publish; the paper's spill path is not stated; not fitted"))
 def test_deepspeed_collapse_about_32x(claims):
     assert within(claims["deepspeed_spill_collapse"]), claims["deepspeed_spill_collapse"]

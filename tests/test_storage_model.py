@@ -132,3 +132,20 @@ def test_decode_step_plain_equals_numba(arch, name, group):
         for j, link in enumerate(arrays.links):
             assert batch.link_bytes[0, k, j] == ec.link_bytes.get(link, 0.0), (key, link)
     assert batch.link_bytes.sum() > 0
+
+
+def test_deepspeed_attends_on_the_cpu_over_an_fp32_cache(arch):
+    # ZeRO-Inference (DeepSpeedExamples zero_inference/model-support.md; its transformers fork):
+    # the cache is FP32 in host DRAM and the CPU reads all of it each step; only q, the new k
+    # and v and the attention output cross PCIe x16 (2 B each per hidden element and layer;
+    # the fork casts q to FP32 first, which attnsim does not count: b x hidden x 4 B a layer)
+    b, s, hidden, layers = 16, 1024, 5120, 40
+    r = evaluate_step("deepspeed", OPT13, b, s, 1, arch)
+    assert r["kv_home"] == "host_dram" and "cpu" in r["busy_s"]
+    assert r["bytes"]["host_dram"] == pytest.approx(2 * b * s * hidden * 4 * layers, rel=0.05)
+    assert r["bytes"]["pcie_x16"] == 4 * b * hidden * 2 * layers
+    # the CPU at FlexGen's fitted 12.3 GFLOP/s for 4 x b x s x hidden FLOPs a layer (softmax
+    # adds under 2%), and the GPU's layers wait for it: the step is their sum
+    assert r["busy_s"]["cpu"] == pytest.approx(4 * b * s * hidden * layers / 12.3e9, rel=0.02)
+    assert r["latency_s"] == pytest.approx(r["split_s"]["attention_s"]
+                                           + r["split_s"]["non_attention_s"])
