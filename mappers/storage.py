@@ -4,8 +4,9 @@ One decoder layer is a cascade (projections, 3-pass softmax attention over the K
 projection, FFN); the step is that cascade with one instance per layer. A system is a Mapping of
 it, scored by the shared estimator; nothing here computes a latency:
 - `gpu`: everything on the GPU, the KV cache in its memory;
-- `deepspeed`: the KV cache in host DRAM (or, when it does not fit there, on the SSD), streamed
-  to the GPU over PCIe for attention on the GPU;
+- `deepspeed`: DeepSpeed ZeRO-Inference's KV offload: the KV cache in host DRAM in FP32 (or,
+  when it does not fit there, on the SSD), attention on the host CPU; q crosses PCIe down and
+  the attention output back (DeepSpeedExamples zero_inference/model-support.md);
 - `flexgen`: the KV cache on the SSD, streamed to the GPU;
 - `instinfer`: attention on the drive's engine next to its flash; only q, the new k and v and
   the attention output cross PCIe (Pan et al., arXiv 2409.04992);
@@ -16,7 +17,7 @@ Where a tensor lives is `Mapping.home`; the PCIe traffic follows from it (mapper
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from einsum_cascades import Cascade, parse
 
@@ -126,16 +127,20 @@ def _levels(path: tuple[str, ...], root: list[Loop], spread: list[Loop],
 
 
 def attention_nest(space: tuple[str, ...], s: DecodeShape, path: tuple[str, ...],
-                   lanes: int) -> tuple[Level, ...]:
+                   lanes: int, spread_tokens: bool = False) -> tuple[Level, ...]:
     """Head groups across the instances (drives) and batch, heads and KV pages in time from
     the root; a group's heads spread below it; a page of tokens in time and the head's
-    channels across the PEs at the last level."""
+    channels across the PEs at the last level. With `spread_tokens` (an unfused attention),
+    the softmax Einsums, which have no channel rank, spread tokens across the PEs instead."""
     e, shape = s.head_dim, s.shapes()
     h_in = _largest_divisor(shape["h0"], lanes // s.groups // e)
     m_in = math.gcd(s.kv_tokens, PAGE_TOKENS)
+    spread = spread_tokens and not {"e", "f"} & set(space)
+    if spread:
+        m_in = math.gcd(s.kv_tokens, max(1, lanes // h_in))
     root = [Loop("h1", s.groups, True), Loop("b", s.batch), Loop("h0", shape["h0"] // h_in),
             Loop("m", s.kv_tokens // m_in)]
-    last = [Loop(r, shape[r], True) for r in ("e", "f")] + [Loop("m", m_in)]
+    last = [Loop(r, shape[r], True) for r in ("e", "f")] + [Loop("m", m_in, spread)]
 
     def used(loops: list[Loop]) -> list[Loop]:
         return [lp for lp in loops if lp.rank in space and lp.factor > 1]
@@ -171,22 +176,34 @@ class System:
     """Where a decode step's attention runs and where its KV cache lives."""
 
     name: str
-    attention_on: str        # "gpu" or "drive"
+    attention_on: str        # "gpu", "cpu" (the host's) or "drive"
     kv_home: str             # memory holding KC, VC and the new KN, VN
     sparse: bool = False
     overlap: str = ""        # what overlaps, stated with every result
+    #: bytes per element of the cached K and V, the query and the scores where attention runs
+    #: (ZeRO-Inference's CPU attention keeps its cache and computes in FP32)
+    attention_word_bytes: int = 2
+
+
+#: attention unit of each place attention runs (exponentials on the GPU's SFUs)
+ATTENTION_UNIT = {"drive": "engine", "cpu": "cpu"}
+#: tensors of attention held at `System.attention_word_bytes`
+WIDE = ("BQ", "KC", "VC", "QK", "GM", "SN", "SD", "A")
 
 
 def decode_step(sys: System, s: DecodeShape, arch, weights_home: str | None = None) -> Mapping:
     """The decode step of `s` as `sys` maps it on `arch` (one cascade instance per layer);
     `weights_home` puts the weights off the GPU (streamed to it every step)."""
     c = layer_cascade(s.gated)
+    if sys.attention_word_bytes != 2:
+        c.tensors = {n: replace(t, word_bytes=sys.attention_word_bytes) if n in WIDE else t
+                     for n, t in c.tensors.items()}
     ems = []
     for e in working_einsums(c):
         if e.key in ATTENTION:
             # on the GPU: exponentials on the SFUs, the rest on the CUDA cores
-            unit = "engine" if sys.attention_on == "drive" else "sfu" if e.key == "SN" \
-                else "cuda_core"
+            unit = ATTENTION_UNIT.get(sys.attention_on) or ("sfu" if e.key == "SN"
+                                                             else "cuda_core")
         else:
             unit = LINEAR_UNIT
         if unit not in arch.computes:
@@ -194,7 +211,8 @@ def decode_step(sys: System, s: DecodeShape, arch, weights_home: str | None = No
                                f"lacks")
         path = _path(arch, unit)
         lanes = arch.computes[unit].lanes
-        levels = attention_nest(e.space, s, path, lanes) if e.key in ATTENTION else \
+        levels = attention_nest(e.space, s, path, lanes, sys.attention_on != "drive") \
+            if e.key in ATTENTION else \
             linear_nest(e.key, e.space, s, path, lanes)
         bypass = {}
         if unit == "engine" and len(path) > 1:
@@ -208,9 +226,11 @@ def decode_step(sys: System, s: DecodeShape, arch, weights_home: str | None = No
     fusion: tuple[FusionGroup, ...] = ()
     stages: tuple[Stage, ...] = ()
     keys = tuple(em.einsum for em in ems)
-    if sys.attention_on == "drive":
+    if sys.attention_on in ATTENTION_UNIT:
+        # q goes down to where attention runs and its output comes back to the GPU
         gpu_root = _path(arch, LINEAR_UNIT)[0]
         home |= {"Q": gpu_root, "AV": gpu_root}
+    if sys.attention_on == "drive":
         # the engine streams pages through GeMV and softmax: scores stay in its DRAM buffer
         fusion = (FusionGroup(ATTENTION, {t: _path(arch, "engine")[1]
                                           for t in ("QK", "GM", "SN", "SD", "A")}),)

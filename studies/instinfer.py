@@ -18,6 +18,8 @@ BATCHES = tuple(2 ** k for k in range(9))  # 1 .. 256
 DRIVES = tuple(range(1, 21))
 DRIVE_SYSTEMS = ("instinfer", "instinfer_sparse", "flexgen")
 DRIVES_BATCH = 256
+#: ZeRO-Inference's own benchmark points (DeepSpeedExamples zero_inference/README.md): model, batch
+ZERO_INFERENCE = {"zero_inference_opt30b": ("opt-30b", 128), "zero_inference_opt66b": ("opt-66b", 40)}
 ROW_KEYS = ("system", "model", "batch", "drives", "drives_used", "heads_per_drive", "context", "kv_home", "weights_home",
             "tokens_per_s", "latency_s", "oom", "oom_reason", "split_s", "busy_s")
 
@@ -82,6 +84,14 @@ def modelled(claim: str, rs: list[dict], model: str = "OPT-13B") -> tuple[float,
         f, i = (evaluate_step(s, llm("opt-13b"), 64, 2048, 1, arch)["bytes"]
                 for s in ("flexgen", "instinfer"))
         return f["ssd_pcie_x4"] / i["pcie_x4"], "batch 64, 2048 tokens"
+    if claim in ZERO_INFERENCE:
+        # ZeRO-Inference's own benchmark host: 252 GB of host DRAM; 512 + 32 tokens, the step
+        # at the mean context, capacity at the longest
+        name, batch = ZERO_INFERENCE[claim]
+        arch = load_arch("instinfer_csd").with_overrides(["host_dram.capacity=252GB"])
+        r = evaluate_step("deepspeed", llm(name), batch, 512 + 16, 1, arch, 512 + 32)
+        return r["tokens_per_s"], (f"batch {batch}, weights in {r['weights_home']}, KV in "
+                                   f"{r['kv_home']}")
     if claim == "kv_cache_gb":
         return kv_cache_bytes(llm("opt-13b"), 16, 2048, False, False) / 1e9, "batch 16, 2048 tokens"
     raise ValueError(f"unknown claim '{claim}'")

@@ -49,6 +49,7 @@ _OPT = "OPT (arXiv 2205.01068) Table 1; ffn_dim and vocab_size from the released
 LLMS = {
     "opt-13b": LLM("OPT-13B", 40, 5120, 40, 20480, 50272, False, True, _OPT),
     "opt-30b": LLM("OPT-30B", 48, 7168, 56, 28672, 50272, False, True, _OPT),
+    "opt-66b": LLM("OPT-66B", 64, 9216, 72, 36864, 50272, False, True, _OPT),
     "llama-2-13b": LLM("Llama-2-13B", 40, 5120, 40, 13824, 32000, True, False,
                        "Llama 2 (arXiv 2307.09288) and its released config"),
 }

@@ -22,8 +22,7 @@ from .llm import LLM
 
 SYSTEMS = {s.name: s for s in (
     System("gpu", "gpu", "gpu_hbm"),
-    System("deepspeed", "gpu", "host_dram", overlap=(
-        "the KV cache of the next layer streams over PCIe while this layer computes")),
+    System("deepspeed", "cpu", "host_dram", attention_word_bytes=4),
     System("flexgen", "gpu", "ssd", overlap=(
         "the KV cache of the next layer streams from the SSD while this layer computes")),
     System("instinfer", "drive", "nand"),
@@ -32,7 +31,8 @@ SYSTEMS = {s.name: s for s in (
 
 DESCRIPTIONS = {
     "gpu": "KV cache in GPU memory (out of memory where weights + KV exceed it)",
-    "deepspeed": "KV cache in host DRAM over PCIe x16 (on the SSD when host DRAM is full)",
+    "deepspeed": "ZeRO-Inference: FP32 KV cache in host DRAM (on the SSD when full), attention "
+                 "on the host CPU; q down and the output back over PCIe x16",
     "flexgen": "KV cache on the conventional SSD, streamed over PCIe to the GPU",
     "instinfer": "attention in the drive next to the flash; q, k, v and the output cross PCIe",
     "instinfer_sparse": "InstInfer reading 1/8 of the KV cache (SparF)",
@@ -53,14 +53,18 @@ ASSUMPTIONS = (
     "the engine overlaps its flash reads with its compute",
     "instinfer_sparse: 1/8 of the tokens' K and V read (the approximate-score pass counted "
     "inside that 1/8); K also stored channel-major, so K takes twice the flash space",
-    "deepspeed: the KV cache lives in one place: host DRAM if it fits whole, else the SSD",
+    "deepspeed: ZeRO-Inference's KV offload (DeepSpeedExamples zero_inference/model-support.md "
+    "and its transformers fork): the cache is an FP32 host buffer, attention runs on the CPU "
+    "in FP32 at FlexGen's fitted CPU-attention rate (instinfer_csd.yaml, cpu), serially with "
+    "the GPU's layers; the cache lives in one place: host DRAM if it fits whole, else the SSD",
     "throughput = batch / latency of one step at the mean context (prompt + generated / 2) in "
     "reproductions; capacity is checked at the longest context",
 )
 
 
 #: components the systems place work and data on (the names of archsim/presets/instinfer_csd.yaml)
-COMPONENTS = ("gpu_hbm", "host_dram", "ssd", "nand", "engine", "tensor_core", "cuda_core", "sfu")
+COMPONENTS = ("gpu_hbm", "host_dram", "ssd", "nand", "engine", "cpu", "tensor_core", "cuda_core",
+              "sfu")
 
 
 def system(name: str) -> System:
@@ -91,11 +95,14 @@ def _capacity(arch, memory: str) -> float:
     return m.capacity_bytes * m.count
 
 
-def kv_cache_bytes(model: LLM, batch: int, context: int, paged: bool, sparse: bool) -> float:
-    """Bytes of the KV cache at `context` tokens: whole pages in flash; sparse keeps K twice."""
+def kv_cache_bytes(model: LLM, batch: int, context: int, paged: bool, sparse: bool,
+                   word_bytes: int | None = None) -> float:
+    """Bytes of the KV cache at `context` tokens (elements of `word_bytes`, the model's by
+    default): whole pages in flash; sparse keeps K twice."""
     tokens = math.ceil(context / PAGE_TOKENS) * PAGE_TOKENS if paged else context
     copies = 1.5 if sparse else 1.0
-    return model.kv_bytes_per_token() * batch * tokens * copies
+    width = (word_bytes or model.word_bytes) / model.word_bytes
+    return model.kv_bytes_per_token() * batch * tokens * copies * width
 
 
 def placement(sys: System, model: LLM, batch: int, context: int, arch,
@@ -109,7 +116,8 @@ def placement(sys: System, model: LLM, batch: int, context: int, arch,
     gpu, host = "gpu_hbm", "host_dram"
     kv_home = sys.kv_home
     paged = arch.memories[kv_home].cls == "nand"
-    kv = kv_cache_bytes(model, batch, context, paged, sys.sparse) * kv_scale
+    kv = kv_cache_bytes(model, batch, context, paged, sys.sparse,
+                        sys.attention_word_bytes) * kv_scale
     if kv_home == gpu:
         if weights + kv > _capacity(arch, gpu):
             return kv_home, gpu, (f"weights {weights / gb:.1f} GB + KV cache {kv / gb:.1f} GB "
@@ -122,7 +130,7 @@ def placement(sys: System, model: LLM, batch: int, context: int, arch,
                                  f"{_capacity(arch, host) / gb:.0f} GB")
     if sys.name == "deepspeed" and kv > host_free:
         kv_home = "ssd"  # spills: ZeRO-Inference offloads to one device, host DRAM or NVMe
-        kv = kv_cache_bytes(model, batch, context, True, False)
+        kv = kv_cache_bytes(model, batch, context, True, False, sys.attention_word_bytes)
     free = host_free if kv_home == host else _capacity(arch, kv_home)
     if kv > free:
         return kv_home, w_home, (f"KV cache {kv / gb:.1f} GB exceeds {kv_home} "

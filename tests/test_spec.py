@@ -131,7 +131,9 @@ def test_instinfer_drive_host_and_gpu():
     assert a.roots() == ("gpu_hbm", "host_dram", "nand", "ssd")
     assert a.memory_levels() == ("gpu_hbm", "host_dram", "nand", "ssd", "drive_dram", "l2",
                                  "smem", "registers")
-    assert a.units() == ("engine", "cuda_core", "sfu", "tensor_core")
+    assert a.units() == ("cpu", "engine", "cuda_core", "sfu", "tensor_core")
+    # the host CPU at FlexGen's fitted CPU-attention rate, 12.3 GFLOP/s (an effective rate)
+    assert peak_flops(a, "cpu") == pytest.approx(12.3e9, rel=1e-3)
     assert a.link_names() == ("pcie_x16", "pcie_x4", "ssd_pcie_x4") and a.substrate == "storage"
     # the conventional SSD (Samsung 980 Pro): 7,000 MB/s sequential read, PCIe 4.0 x4
     assert a.memories["ssd"].bandwidth_bytes_per_s == 7e9

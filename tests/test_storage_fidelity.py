@@ -50,23 +50,36 @@ def test_pcie_traffic_falls_by_half_the_context(claims):
     assert within(claims["pcie_traffic_reduction"]), claims["pcie_traffic_reduction"]
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "known gap: storage.md says dense in-storage attention is 4.6% faster than DeepSpeed at its "
-    "best, but with the published bandwidths (flash 11.2 GB/s, host DRAM over PCIe 4.0 x16 at "
-    "32 GB/s) one drive streams the KV cache 2.9x slower than DeepSpeed: attnsim gives 0.35x. "
-    "ZeRO-Inference's KV offload computes attention on the host CPU (DeepSpeedExamples "
-    "zero_inference/model-support.md, step 5), so the paper's DeepSpeed is bound by CPU "
-    "attention (~11 GB/s of KV would match), whose rate on the paper's Xeon is not published; "
-    "not fitted"))
 def test_dense_instinfer_about_5_percent_above_deepspeed(claims):
-    # "about 4.6% above": the ratio of the best throughputs within 25% of 1.046 (0.78..1.31),
-    # which also asks that dense InstInfer not lose to DeepSpeed by more than 22%
+    # storage.md: dense in-storage attention "only 4.6% faster than DeepSpeed" at the best of
+    # each; the ratio of the best throughputs within 25% of 1.046. attnsim's DeepSpeed is
+    # ZeRO-Inference as its code runs (FP32 cache in host DRAM, attention on the CPU at
+    # FlexGen's fitted CPU-attention rate, serial with the GPU): host DRAM holds 16 of the
+    # sweep's sequences, and one drive's 11.2 GB/s of flash then matches the CPU's attention
     assert within(claims["dense_over_deepspeed"]), claims["dense_over_deepspeed"]
+
+
+def test_deepspeed_model_against_zero_inference_own_benchmark(claims):
+    # DeepSpeedExamples zero_inference/README.md: OPT-30B with KV offload, no quantization,
+    # 12.50 tokens/s at batch 128 (A6000, 252 GB host DRAM, prompt 512 + 32 generated); an
+    # independent check of the same DeepSpeed model (weights stream from host DRAM), within 25%
+    assert within(claims["zero_inference_opt30b"]), claims["zero_inference_opt30b"]
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "known gap: ZeRO-Inference's README gives 3.59 tokens/s for OPT-66B (KV offload, batch 40, "
+    "A6000, 252 GB host); attnsim gives 4.63 (+29%). Its 132 GB of weights cross PCIe x16 every "
+    "step, which attnsim runs at 32 GB/s (4.1 s of 8.6 s); run_model.py leaves them in pageable "
+    "memory (--pin-memory 0 by default), whose host-to-device rate on that host is not "
+    "published; 3.59 implies ~21 GB/s. Not fitted (OPT-30B, weights 18% of its step, passes)"))
+def test_deepspeed_model_against_zero_inference_opt66b(claims):
+    # same table: OPT-66B, KV offload, no quantization, "3.59 (bsz=40, cpu_offload)"; 25%
+    assert within(claims["zero_inference_opt66b"]), claims["zero_inference_opt66b"]
 
 
 def test_deepspeed_collapses_once_its_kv_spills(claims, rows):
     # the qualitative claim: DeepSpeed's throughput drops several-fold when the KV cache moves
-    # from host DRAM to the SSD (attnsim: 32 GB/s PCIe x16 -> 7 GB/s SSD, 4.6x)
+    # from host DRAM to the SSD (attnsim: the CPU's attention rate -> the SSD's 7 GB/s, 3.4x)
     c = claims["deepspeed_spill_collapse"]
     assert c["modelled"] > 3.0, c
     spilled = [r for r in rows if r["system"] == "deepspeed" and r["kv_home"] == "ssd"]
@@ -74,9 +87,13 @@ def test_deepspeed_collapses_once_its_kv_spills(claims, rows):
 
 
 @pytest.mark.xfail(strict=True, reason=(
-    "known gap: storage.md gives about 32x for DeepSpeed's collapse on spilling; attnsim's SSD "
-    "path runs at the 980 PRO's 7 GB/s sequential read, giving 4.6x. The published collapse "
-    "implies ~1 GB/s effective from the SSD (DeepSpeed's NVMe path, small I/O), which is not a "
-    "published device figure, so it is not fitted"))
+    "known gap: storage.md gives about 32x for DeepSpeed's collapse on spilling; attnsim "
+    "reads the spilled FP32 cache from the SSD at the 980 PRO's 7 GB/s sequential read, the "
+    "CPU attending as the pages arrive, giving 3.4x. ZeRO-Inference's KV offload has no NVMe "
+    "target (its cache is a pageable host tensor, DeepSpeedExamples model-support.md step 2; "
+    "the fork allocates it with torch.empty(pin_memory=False)), so a spill is most likely the "
+    "OS paging that buffer in 4 KB pages; 32x implies ~0.9 GB/s from the SSD, below the 980 "
+    "PRO's 7 GB/s sequential and 1M-IOPS (4.1 GB/s) random-read ratings, which are reached only "
+    "at queue depths paging does not publish; the paper's spill path is not stated; not fitted"))
 def test_deepspeed_collapse_about_32x(claims):
     assert within(claims["deepspeed_spill_collapse"]), claims["deepspeed_spill_collapse"]
