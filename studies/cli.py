@@ -24,6 +24,7 @@ from studies.bench_cli import bench
 from studies.compare_cli import compare
 from studies.evaluate_cli import evaluate
 from studies.reproduce_cli import reproduce_app
+from studies.sweep_cli import sweep
 
 out = Console(markup=False, highlight=False)
 err = Console(stderr=True, markup=False, highlight=False)
@@ -69,6 +70,7 @@ app.add_typer(arch_app, name="arch", help="Architecture specs: list, show and va
 app.command("bench")(bench)
 app.command("evaluate")(evaluate)
 app.command("compare")(compare)
+app.command("sweep")(sweep)
 app.add_typer(reproduce_app, name="reproduce", help="Reproduce published results beside the published values.")
 
 
