@@ -3,14 +3,29 @@
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import replace
+from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
+from archsim.spec import load_arch
+from archsim.units import format_size
+from einsum_cascades import load
+
+from .arch_cli import SetOpt
 from .bounds import tiles as gna
+from .bounds.roofline import ASSUMPTIONS as ROOF_ASSUMPTIONS
+from .bounds.roofline import roofline
+from .bounds.traffic import ASSUMPTIONS as TRAFFIC_ASSUMPTIONS
+from .bounds.traffic import cascade_traffic
+from .evaluate import design, run_design
+from .evaluate_cli import workload
+from .grid import parse_sizes
+from .workloads import parse_count
 
 out = Console(markup=False, highlight=False)
 bound_app = typer.Typer(no_args_is_help=True, add_completion=False)
@@ -77,3 +92,128 @@ def tiles(
         return
     _print(f"neighborhood attention {layout}, window {window}, Q tile {q_tile}, KV tile "
            f"{kv_tile} ({kv_tiling} KV tiling)", r, gna.ASSUMPTIONS)
+
+
+def _shapes(c, w, seq: int, m0: int) -> dict[str, int]:
+    """Rank shapes of an attention cascade for a workload (M0 only if the cascade splits m)."""
+    shapes = {"e": w.head_dim, "f": w.head_dim, "m": seq, "p": seq}
+    if "m0" in c.ranks:
+        shapes["m0"] = min(m0, seq)
+    return shapes
+
+
+M0Opt = Annotated[int, typer.Option("--m0", min=1, help="Key tile M0 of a cascade that splits "
+                                    "m (default 256, FuseMax's array side).")]
+
+
+@bound_app.command("roofline")
+def roofline_cmd(
+    seq: Annotated[str, typer.Option(help="Sequence length M = P, e.g. 64K.")],
+    arch: Annotated[str, typer.Option(help="Preset name or spec file.")] = "fusemax",
+    overrides: SetOpt = None,
+    cascade: Annotated[str, typer.Option(help="Cascade to bound.")] = "one_pass",
+    model_name: Annotated[Optional[str], typer.Option("--model", help="bert, trxl, t5, xlm.")] = None,
+    batch: Annotated[Optional[int], typer.Option(min=1)] = None,
+    heads: Annotated[Optional[int], typer.Option(min=1)] = None,
+    head_dim: Annotated[Optional[int], typer.Option(min=1)] = None,
+    over: Annotated[Optional[str], typer.Option(
+        help="A design (mapper) to compare with: its evaluated latency over this bound is the "
+             "attainable speedup.")] = None,
+    mapper: Annotated[Optional[str], typer.Option(
+        help="A design on --arch: its latency against the bound (how close it gets).")] = None,
+    m0: M0Opt = 256,
+    fmt: FmtOpt = "table",
+) -> None:
+    """Compute-bound and memory-bound time of a cascade on an architecture, and the speedup
+    any mapping could attain over a design.
+
+    Examples:
+
+    attnsim bound roofline --arch fusemax --cascade one_pass --model bert --seq 64K --over unfused
+
+    attnsim bound roofline --cascade one_pass --model t5 --seq 16K --mapper fusemax -f json
+    """
+    _format(fmt)
+    c = load(cascade)
+    w = workload(model_name, batch, heads, head_dim)
+    n = parse_count(seq)
+    a = load_arch(arch, overrides or ())
+    r = roofline(c, _shapes(c, w, n, m0), w.batch * w.heads, a).to_dict()
+    r = {"cascade": c.name, "arch": a.name, "model": w.name, "seq": n} | r
+    if over is not None:
+        d = design(over)
+        lat = run_design(d, w, n, load_arch(d.arch))["latency_s"]
+        r |= {"over": over, "over_arch": d.arch, "over_latency_s": lat,
+              "attainable_speedup": lat / r["bound_s"]}
+    if mapper is not None:
+        lat = run_design(design(mapper), w, n, a)["latency_s"]
+        r |= {"mapper": mapper, "mapper_latency_s": lat, "fraction_of_bound": r["bound_s"] / lat}
+    if fmt == "json":
+        typer.echo(json.dumps(r | {"assumptions": list(ROOF_ASSUMPTIONS)}, indent=2))
+        return
+    _print(f"roofline of {c.name} on {a.name}: {w.name}, seq {n}", r, ROOF_ASSUMPTIONS)
+
+
+@bound_app.command("traffic")
+def traffic_cmd(
+    seq: Annotated[str, typer.Option(help="Sequence length M = P, e.g. 16K.")],
+    buffers: Annotated[str, typer.Option(help="Buffer sizes: 64KiB..64MiB*2 or a list.")]
+    = "16KiB..256MiB*4",
+    cascades: Annotated[str, typer.Option(help="Comma list of cascades.")]
+    = "three_pass,two_pass,one_pass",
+    model_name: Annotated[Optional[str], typer.Option("--model", help="bert, trxl, t5, xlm.")] = None,
+    batch: Annotated[Optional[int], typer.Option(min=1)] = None,
+    heads: Annotated[Optional[int], typer.Option(min=1)] = None,
+    head_dim: Annotated[Optional[int], typer.Option(min=1)] = None,
+    word_bits: Annotated[int, typer.Option(min=1, help="Bits per element.")] = 16,
+    m0: M0Opt = 256,
+    html: Annotated[Optional[Path], typer.Option(help="Write the ski slopes as plotly HTML.")] = None,
+    fmt: FmtOpt = "table",
+) -> None:
+    """Least DRAM traffic of any mapping per buffer size (Orojenesis), per cascade: the cost of
+    each extra pass as a curve (the "ski slope").
+
+    Examples:
+
+    attnsim bound traffic --model bert --seq 16K --buffers 64KiB..64MiB*2
+
+    attnsim bound traffic --model t5 --seq 4K --cascades two_pass,one_pass -f json
+    """
+    _format(fmt)
+    w = workload(model_name, batch, heads, head_dim)
+    n = parse_count(seq)
+    sizes = parse_sizes(buffers, "--buffers")
+    word = word_bits / 8
+    inst = w.batch * w.heads
+    rows = []
+    for name in (s.strip() for s in cascades.split(",")):
+        c = load(name)
+        curve = cascade_traffic(c, _shapes(c, w, n, m0))
+        for b in sizes:
+            t = curve.frontier.at(b / word)
+            rows.append({"cascade": c.name, "passes": curve.passes, "buffer_bytes": b,
+                         "dram_bytes": t * word * inst if math.isfinite(t) else None,
+                         "over_compulsory": t / curve.compulsory if math.isfinite(t) else None,
+                         "intensity": curve.frontier.ops / t if math.isfinite(t) else 0.0})
+    if html is not None:
+        import plotly.express as px
+        px.line([r for r in rows if r["dram_bytes"]], x="buffer_bytes", y="dram_bytes",
+                color="cascade", log_x=True, log_y=True, markers=True,
+                title=f"{w.name}, seq {n}: least DRAM traffic per buffer size").write_html(html)
+    if fmt == "json":
+        typer.echo(json.dumps({"rows": rows, "assumptions": list(TRAFFIC_ASSUMPTIONS)}, indent=2))
+        return
+    t = Table(title=f"{w.name}, seq {n}: least DRAM traffic (GB) per buffer, x compulsory")
+    t.add_column("buffer")
+    names = list(dict.fromkeys(r["cascade"] for r in rows))
+    for c in names:
+        t.add_column(c, justify="right")
+    for b in sizes:
+        cells = []
+        for c in names:
+            r = next(r for r in rows if r["cascade"] == c and r["buffer_bytes"] == b)
+            cells.append("does not fit" if r["dram_bytes"] is None else
+                         f"{r['dram_bytes'] / 1e9:.4g} ({r['over_compulsory']:.3g}x)")
+        t.add_row(format_size(b), *cells)
+    out.print(t)
+    out.print("assumptions: " + "; ".join(TRAFFIC_ASSUMPTIONS), soft_wrap=True)

@@ -154,6 +154,15 @@ def _check_path(name: str, text: str, arch: str, overrides: tuple[str, ...]) -> 
         raise SpecError([f"--grid {first.split(': ', 1)[-1]}"]) from None
 
 
+def parse_sizes(text: str, what: str) -> list[float]:
+    """Sizes in bytes from a list or range with units (`64KiB..64MiB*2`, `1MiB,16MiB`)."""
+    values, texts = _spec_values(what, text)
+    try:
+        return [parse_size(t) for t in texts]
+    except ValueError as exc:
+        raise ValueError(f"{what}: {exc}") from None
+
+
 def grid_size(axes: list[Axis]) -> int:
     """Points of the full grid."""
     return math.prod(len(a.values) for a in axes)
