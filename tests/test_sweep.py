@@ -129,3 +129,16 @@ def test_kill_and_resume_loses_and_repeats_nothing(tmp_path):
     df = read_results(out)
     assert len(df) == 135 and df["hash"].is_unique
     assert f'"skipped_done": {written}' in r.output
+
+
+def test_plot_writes_html_and_names_bad_columns(tmp_path):
+    axes = [parse_grid("global_buffer.capacity=256KiB,16MiB"), parse_grid("seq=1K,4K")]
+    run_sweep(SweepConfig("fusemax", (), "fusemax", BERT), axes, tmp_path / "p.parquet")
+    runner = CliRunner()
+    r = runner.invoke(app, ["plot", str(tmp_path / "p.parquet"), "--x", "global_buffer.capacity",
+                            "--y", "latency_s", "--color", "seq", "--html", str(tmp_path / "f.html")])
+    assert r.exit_code == 0, r.output
+    assert "global_buffer.capacity" in (tmp_path / "f.html").read_text()
+    bad = runner.invoke(app, ["plot", str(tmp_path / "p.parquet"), "--x", "sq", "--html",
+                              str(tmp_path / "g.html")])
+    assert bad.exit_code == 2 and "did you mean 'seq'" in bad.output
