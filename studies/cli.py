@@ -26,6 +26,7 @@ from studies.evaluate_cli import evaluate
 from studies.reproduce_cli import reproduce_app
 from studies.sweep_cli import sweep
 from studies.bound_cli import bound_app
+from studies.plot_cli import plot
 
 out = Console(markup=False, highlight=False)
 err = Console(stderr=True, markup=False, highlight=False)
@@ -72,6 +73,7 @@ app.command("bench")(bench)
 app.command("evaluate")(evaluate)
 app.command("compare")(compare)
 app.command("sweep")(sweep)
+app.command("plot")(plot)
 app.add_typer(bound_app, name="bound", help="Bounds: tile sparsity (GNA), roofline, DRAM traffic.")
 app.add_typer(reproduce_app, name="reproduce", help="Reproduce published results beside the published values.")
 
