@@ -103,7 +103,9 @@ def parse_grid(item: str, arch: str = "fusemax", overrides: tuple[str, ...] = ()
     values, texts = _spec_values(name, text)
     if len(set(texts)) != len(texts):
         raise ValueError(f"--grid {name}: values repeat after rounding ({text})")
-    _check_path(name, texts[0], arch, overrides)
+    for k in sorted({0, len(texts) - 1} | ({values.index(min(values)), values.index(max(values))}
+                                          if isinstance(values[0], float) else set())):
+        _check_path(name, texts[k], arch, overrides)
     return Axis(name, tuple(values), tuple(texts))
 
 

@@ -67,18 +67,28 @@ def point_hash(base: dict, settings: dict[str, str]) -> str:
 
 # ----------------------------------------------------------------------------- architectures
 class ArchCache:
-    """Architectures for points of a sweep without reparsing the spec for each: every distinct
-    `--set` is checked once by the spec loader, and its effect (the component fields it
-    changes) is applied to the base; overrides touching one field together go to the loader."""
+    """Architectures for points of a sweep without reparsing the spec for each: a `--set` is
+    checked by the spec loader and its effect (the component fields it changes) applied to
+    the base; overrides touching one field together go to the loader. A numeric path whose
+    loaded effect is that one field set to the value itself (a capacity in bytes, a bandwidth
+    in bytes/s) takes its other values directly: the grid checked its smallest and largest
+    value with the loader, and a value between two accepted ones of the same unit is taken to
+    be accepted too."""
 
     def __init__(self, arch: str, overrides: tuple[str, ...]) -> None:
         self.name, self.overrides = arch, overrides
         self.base = load_arch(arch, overrides)
         self._effect: dict[str, dict[tuple[str, str], dict]] = {}
+        self._direct: dict[str, tuple[str, str, str]] = {}
         self._combo: dict[tuple[str, ...], Architecture] = {}
 
-    def effect(self, setting: str) -> dict[tuple[str, str], dict]:
-        """{(group, component): {field: value}} that one `PATH=VALUE` changes."""
+    def effect(self, setting: str, value: object = None) -> dict[tuple[str, str], dict]:
+        """{(group, component): {field: value}} that one `PATH=VALUE` changes (`value`: the
+        number the grid parsed from VALUE, if any)."""
+        path = setting.partition("=")[0]
+        if isinstance(value, float) and path in self._direct:
+            group, name, field = self._direct[path]
+            return {(group, name): {field: value}}
         if setting not in self._effect:
             a = load_arch(self.name, (*self.overrides, setting))
             out: dict[tuple[str, str], dict] = {}
@@ -97,18 +107,22 @@ class ArchCache:
             if top:
                 out[("top", "")] = top
             self._effect[setting] = out
+            if isinstance(value, float) and len(out) == 1:
+                (group, name), diff = next(iter(out.items()))
+                if group != "top" and len(diff) == 1 and next(iter(diff.values())) == value:
+                    self._direct[path] = (group, name, next(iter(diff)))
         return self._effect[setting]
 
-    def arch(self, settings: tuple[str, ...]) -> Architecture:
-        """The base with these `PATH=VALUE` settings applied."""
+    def arch(self, settings: tuple[str, ...], values: tuple = ()) -> Architecture:
+        """The base with these `PATH=VALUE` settings applied (`values`: their numbers)."""
         if settings not in self._combo:
             if len(self._combo) > 4096:
                 self._combo.clear()
-            self._combo[settings] = self._compose(settings)
+            self._combo[settings] = self._compose(settings, values or (None,) * len(settings))
         return self._combo[settings]
 
-    def _compose(self, settings: tuple[str, ...]) -> Architecture:
-        effects = [self.effect(s) for s in settings]
+    def _compose(self, settings: tuple[str, ...], values: tuple) -> Architecture:
+        effects = [self.effect(s, v) for s, v in zip(settings, values)]
         touched = [(k, f) for e in effects for k, d in e.items() for f in d]
         structural = any(("*", "*") in e or ("top", "") in e for e in effects)
         if len(touched) != len(set(touched)) or structural and len(settings) > 1:
@@ -152,12 +166,13 @@ def evaluate_batch(cfg: SweepConfig, base: dict, names: tuple[str, ...],
     for point in batch:
         settings = {n: t for n, (_, t) in zip(names, point)}
         spec = tuple(f"{n}={t}" for n, t in settings.items() if n not in WORKLOAD_FIELDS)
+        numbers = tuple(v for n, (v, _) in zip(names, point) if n not in WORKLOAD_FIELDS)
         wl = {n: v for n, (v, _) in zip(names, point) if n in WORKLOAD_FIELDS}
         seq = wl.pop("seq", cfg.seq)
         row: dict[str, float] = {}
         error = ""
         try:
-            arch = cache.arch(spec)
+            arch = cache.arch(spec, numbers)
             s = score(d.build(replace(cfg.workload, **wl), seq, arch), arch, cfg.accounting)
             row = {k: s[k] for k in ("latency_s", "ideal_s", "compute_s", "transfer_s",
                                      "energy_pj", "traffic_bytes")}

@@ -67,6 +67,13 @@ def test_composed_architectures_equal_the_spec_loader():
                  ("pe2d.shape=[128, 128]", "global_buffer.capacity=4MiB"),
                  ("global_buffer.capacity=2MiB", "global_buffer.bandwidth=1TB/s")]:
         assert cache.arch(sets) == load_arch("fusemax", ("pe1d.frequency=1GHz", *sets))
+    # a numeric path seen once through the loader takes its other values directly
+    cache.arch(("global_buffer.capacity=1MiB",), (float(2**20),))
+    assert "global_buffer.capacity" in cache._direct
+    for text, value in (("3MiB", 3.0 * 2**20), ("1234567B", 1234567.0)):
+        got = cache.arch((f"global_buffer.capacity={text}",), (value,))
+        assert got == load_arch("fusemax", ("pe1d.frequency=1GHz",
+                                            f"global_buffer.capacity={text}"))
 
 
 def test_rows_match_evaluate_and_rerun_skips(tmp_path):
