@@ -107,11 +107,12 @@ class ArchCache:
             if top:
                 out[("top", "")] = top
             self._effect[setting] = out
-            if isinstance(value, float) and len(out) == 1:
-                (group, name), diff = next(iter(out.items()))
-                if group != "top" and len(diff) == 1 and next(iter(diff.values())) == value:
-                    self._direct[path] = (group, name, next(iter(diff)))
-        return self._effect[setting]
+        out = self._effect[setting]
+        if isinstance(value, float) and len(out) == 1:
+            (group, name), diff = next(iter(out.items()))
+            if group != "top" and len(diff) == 1 and next(iter(diff.values())) == value:
+                self._direct[path] = (group, name, next(iter(diff)))
+        return out
 
     def arch(self, settings: tuple[str, ...], values: tuple = ()) -> Architecture:
         """The base with these `PATH=VALUE` settings applied (`values`: their numbers)."""
