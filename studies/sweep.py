@@ -60,9 +60,15 @@ def points(axes: list[Axis]) -> Iterator[tuple[int, ...]]:
 
 
 def point_hash(base: dict, settings: dict[str, str]) -> str:
-    """A hash of a point's full configuration: the base, and each axis's value as text."""
+    """A hash of a point's full configuration: the base, and each axis's value (its number,
+    so `1MiB` and `1048576B` are one point; a shape as text)."""
     text = json.dumps({"base": base, "point": dict(sorted(settings.items()))}, sort_keys=True)
     return hashlib.sha256(text.encode()).hexdigest()[:20]
+
+
+def _hashed(names: tuple[str, ...] | list[str], point: tuple) -> dict[str, str]:
+    """What a point's hash covers of each axis: its value's repr."""
+    return {n: repr(v) for n, (v, _) in zip(names, point)}
 
 
 # ----------------------------------------------------------------------------- architectures
@@ -186,7 +192,7 @@ def evaluate_batch(cfg: SweepConfig, base: dict, names: tuple[str, ...],
         for c in cols:
             out[c].append(float(row.get(c, math.nan)))
         out["error"].append(error)
-        out["hash"].append(point_hash(base, settings))
+        out["hash"].append(point_hash(base, _hashed(names, point)))
     return out
 
 
@@ -289,7 +295,7 @@ def pending(axes: list[Axis], base: dict, done: set[str]) -> list[tuple]:
     todo = []
     for idx in points(axes):
         point = tuple((a.values[i], a.texts[i]) for a, i in zip(axes, idx))
-        if point_hash(base, {n: t for n, (_, t) in zip(names, point)}) not in done:
+        if point_hash(base, _hashed(names, point)) not in done:
             todo.append(point)
     return todo
 

@@ -31,7 +31,8 @@ def sweep(
              "as 128x128). Repeatable; the grid is their product.")],
     out_path: Annotated[str, typer.Option("--out", help="Results directory (a Parquet "
                                           "dataset); rerunning with it resumes.")],
-    arch: Annotated[str, typer.Option(help="Preset name or spec file.")] = "fusemax",
+    arch: Annotated[Optional[str], typer.Option(
+        help="Preset name or spec file (default: the preset the mapper was designed for).")] = None,
     overrides: SetOpt = None,
     mapper: Annotated[str, typer.Option(help=f"One of: {', '.join(DESIGNS)}.")] = "fusemax",
     cascade: Annotated[Optional[str], typer.Option(
@@ -76,6 +77,7 @@ def sweep(
     if cascade is not None and load(cascade).name != d.cascade:
         raise ValueError(f"mapper '{mapper}' runs the '{d.cascade}' cascade, not '{cascade}'")
     w = workload(model_name, batch, heads, head_dim)
+    arch = arch or d.arch
     sets = tuple(overrides or ())
     axes = [parse_grid(g, arch, sets) for g in grid]
     cfg = SweepConfig(arch, sets, mapper, w, parse_count(seq) if seq else None, accounting)
@@ -88,6 +90,9 @@ def sweep(
             task = bar.add_task("sweep", total=None, rate="-")
 
             def progress(done: int, total: int) -> None:
+                if bar.tasks[task].total is None:  # the first call: points already written
+                    bar.reset(task, total=total, completed=done, rate="-")
+                    return
                 speed = bar.tasks[task].speed
                 bar.update(task, completed=done, total=total,
                            rate=f"{speed:.3g}" if speed else "-")

@@ -149,3 +149,30 @@ def test_plot_writes_html_and_names_bad_columns(tmp_path):
     bad = runner.invoke(app, ["plot", str(tmp_path / "p.parquet"), "--x", "sq", "--html",
                               str(tmp_path / "g.html")])
     assert bad.exit_code == 2 and "did you mean 'seq'" in bad.output
+
+
+def test_ctrl_c_stops_cleanly_and_keeps_what_is_written(tmp_path):
+    out = tmp_path / "c.parquet"
+    args = ["sweep", "--model", "bert", "--grid", "global_buffer.capacity=256KiB..64MiB*2",
+            "--grid", "seq=1K..16K*2", "--grid", "dram.bandwidth=200GB/s,400GB/s,800GB/s",
+            "--out", str(out), "--workers", "1", "--chunk", "3", "--no-progress"]
+    env = os.environ | {"PYTHONPATH": str(Path(__file__).parents[1])}
+    p = subprocess.Popen([sys.executable, "-m", "studies.cli", *args], env=env,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    while not list(out.glob("part-*.parquet")) and time.monotonic() < deadline \
+            and p.poll() is None:
+        time.sleep(0.02)
+    p.send_signal(signal.SIGINT)
+    stdout, stderr = p.communicate(timeout=60)
+    assert p.returncode == 130, stderr
+    assert "interrupted" in stdout and "Traceback" not in stderr
+    df = read_results(out)
+    assert 0 < len(df) < 135 and df["hash"].is_unique
+
+
+def test_equal_values_in_other_units_are_one_point(tmp_path):
+    cfg = SweepConfig("fusemax", (), "fusemax", BERT, 1024)
+    run_sweep(cfg, [parse_grid("global_buffer.capacity=1MiB")], tmp_path / "u")
+    again = run_sweep(cfg, [parse_grid("global_buffer.capacity=1024KiB")], tmp_path / "u")
+    assert (again.skipped, again.evaluated) == (1, 0)
