@@ -12,9 +12,10 @@ buffer size keep the one with the fewest backing-store accesses (the "ski slope"
   m (the analysis' `footprint['m']`, which holds whole key fibres for a multi-pass cascade) and
   streams K and V once, or keeps only its per-query state (the footprint with the key fibres
   dropped) and re-streams each input once per pass the analysis says it needs. K and V tiles
-  (E x M0 and F x M0) stream through the buffer in both cases. A cascade of plain ranks (no
-  split or iterative rank) may also run unfused, every intermediate through DRAM: each Einsum
-  is its own Orojenesis problem and the accesses add (Orojenesis' unfused composition).
+  (E x M0 and F x M0) stream through the buffer in both cases. Any cascade may also run
+  unfused, every intermediate through DRAM: each working Einsum is its own Orojenesis problem
+  (over its iteration space, split ranks included; a view reads through to its source) and
+  the accesses add (Orojenesis' unfused composition).
 """
 
 from __future__ import annotations
@@ -29,12 +30,15 @@ import sympy
 
 from einsum_cascades import Cascade, analyse
 from einsum_cascades.ir import refs
+from mappers.mapping import working_einsums
 
 ASSUMPTIONS = (
     "one buffer over an unbounded backing store (Orojenesis); accesses counted in elements",
     "tile sizes are divisors of the rank shapes; every order of the outer loops is tried",
     "attention: query tiles outer, keys streamed; head dims E, F whole in the buffer",
     "attention: instances (batch x heads) run one after another, each with the whole buffer",
+    "attention mappings: the fused nest (resident key fibres or re-streamed inputs per pass) and "
+    "the unfused composition (every intermediate through DRAM); partial fusions not enumerated",
 )
 
 
@@ -152,11 +156,9 @@ def cascade_traffic(c: Cascade, shapes: dict[str, int]) -> CascadeCurve:
     again = sum(width[t] * passes[t]["m"] for t in inputs) * M
     cost_res = io + P / P0 * once
     cost_state = io + P / P0 * again
-    sizes, costs = [foot_res, foot_state], [cost_res, cost_state]
-    if all(r.parent is None and not r.iterative for r in c.ranks.values()):
-        unfused = unfused_frontier(c, shapes)
-        sizes.append(unfused.buffer)
-        costs.append(unfused.accesses)
+    unfused = unfused_frontier(c, shapes)
+    sizes = [foot_res, foot_state, unfused.buffer]
+    costs = [cost_res, cost_state, unfused.accesses]
     size, cost = pareto(np.concatenate(sizes), np.concatenate(costs))
     ops = float(P * M * (E + F))
     return CascadeCurve(c.name, report.max_passes, Frontier(size, cost, ops), io + once)
@@ -165,12 +167,11 @@ def cascade_traffic(c: Cascade, shapes: dict[str, int]) -> CascadeCurve:
 def unfused_frontier(c: Cascade, shapes: dict[str, int]) -> Frontier:
     """Every Einsum on its own, intermediates through the backing store: per buffer size the
     accesses of the Einsums' frontiers add."""
+    full = c.resolve_shapes(shapes)
     parts = []
-    for e in c.einsums:
-        if e.kind != "compute":
-            continue
+    for e in working_einsums(c):  # a view (rank split) is read through; initial values are free
         inputs = {r.tensor: r.ranks for r in refs(e.expr)}
-        parts.append(einsum_frontier({r: shapes[r] for r in e.space}, inputs, e.out_ranks))
+        parts.append(einsum_frontier({r: full[r] for r in e.space}, inputs, e.out_ranks))
     grid = np.unique(np.concatenate([f.buffer for f in parts]))
     cost = sum(np.array([f.at(b) for b in grid]) for f in parts)
     ok = np.isfinite(cost)
