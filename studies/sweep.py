@@ -15,6 +15,7 @@ import itertools
 import json
 import math
 import os
+import sys
 import uuid
 from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
@@ -348,11 +349,19 @@ def _inline(cfg, key, names, batches, workers, scheduler):
         yield evaluate_batch(cfg, key, names, b)
 
 
-def _ignore_sigint() -> None:
-    """Pool workers leave Ctrl-C to the parent, which cancels what has not started."""
+def _worker_init() -> None:
+    """Pool workers leave Ctrl-C to the parent (which cancels what has not started), and on
+    Linux die with it (a killed sweep leaves no orphans)."""
     import signal
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        try:
+            ctypes.CDLL("libc.so.6").prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+        except OSError:
+            pass
 
 
 def _pool(cfg, key, names, batches, workers, scheduler):
@@ -360,7 +369,7 @@ def _pool(cfg, key, names, batches, workers, scheduler):
     from concurrent.futures import ProcessPoolExecutor, as_completed
 
     ctx = multiprocessing.get_context("fork" if os.name == "posix" else "spawn")
-    pool = ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_ignore_sigint)
+    pool = ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_worker_init)
     try:
         futures = [pool.submit(evaluate_batch, cfg, key, names, b) for b in batches]
         for f in as_completed(futures):

@@ -113,12 +113,26 @@ def test_other_sweep_in_the_same_out_is_refused(tmp_path):
         run_sweep(SweepConfig("fusemax", (), "architecture", BERT), axes, tmp_path / "o")
 
 
-def test_kill_and_resume_loses_and_repeats_nothing(tmp_path):
-    """SIGKILL the sweep once some parts are written; the rerun completes the grid exactly."""
+def _running(marker: str) -> list[str]:
+    """Processes whose command line holds `marker`."""
+    found = []
+    for d in Path("/proc").glob("[0-9]*"):
+        try:
+            if marker in (d / "cmdline").read_bytes().decode(errors="replace"):
+                found.append(d.name)
+        except OSError:
+            pass
+    return found
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_kill_and_resume_loses_and_repeats_nothing(tmp_path, workers):
+    """SIGKILL the sweep once some parts are written; no worker outlives it, and the rerun
+    completes the grid exactly."""
     out = tmp_path / "k.parquet"
     args = ["sweep", "--model", "bert", "--grid", "global_buffer.capacity=256KiB..64MiB*2",
             "--grid", "seq=1K..16K*2", "--grid", "dram.bandwidth=200GB/s,400GB/s,800GB/s",
-            "--out", str(out), "--workers", "1", "--chunk", "3", "--no-progress"]
+            "--out", str(out), "--workers", str(workers), "--chunk", "3", "--no-progress"]
     env = os.environ | {"PYTHONPATH": str(Path(__file__).parents[1])}
     p = subprocess.Popen([sys.executable, "-m", "studies.cli", *args], env=env,
                          stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
@@ -129,6 +143,11 @@ def test_kill_and_resume_loses_and_repeats_nothing(tmp_path):
     p.send_signal(signal.SIGKILL)
     p.wait()
     assert p.returncode == -signal.SIGKILL, p.stderr.read().decode()
+    if sys.platform.startswith("linux"):
+        deadline = time.monotonic() + 10
+        while _running(str(out)) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not _running(str(out))
     written = len(read_results(out))
     assert 0 < written < 135
     r = CliRunner().invoke(app, args + ["--format", "json"])
