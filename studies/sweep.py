@@ -26,7 +26,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from archsim.spec import Architecture, SpecError, load_arch
-from mappers.mapping import MappingError
+from einsum_cascades import CascadeError
 
 from .evaluate import design, score
 from .grid import WORKLOAD_FIELDS, Axis
@@ -186,7 +186,7 @@ def evaluate_batch(cfg: SweepConfig, base: dict, names: tuple[str, ...],
                                      "energy_pj", "traffic_bytes")}
             row["edp_js"] = s["energy_pj"] * 1e-12 * s["latency_s"]
             row |= {f"utilisation.{u}": v for u, v in s["utilisation"].items()}
-        except (MappingError, SpecError, ValueError) as exc:
+        except (CascadeError, SpecError, ValueError) as exc:  # MappingError is a CascadeError
             error = " ".join(str(exc).split()) or type(exc).__name__
         for n, (v, _) in zip(names, point):
             out[n].append(v)
