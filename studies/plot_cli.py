@@ -25,10 +25,10 @@ def _column(df, name: str | None, what: str) -> str | None:
 def plot(
     results: Annotated[Path, typer.Argument(help="A sweep's --out directory.")],
     x: Annotated[str, typer.Option(help="Column on the x axis, e.g. global_buffer.capacity.")],
+    html: Annotated[Path, typer.Option(help="Write the figure here (HTML).", show_default=False)],
     y: Annotated[str, typer.Option(help="Column on the y axis, e.g. latency_s.")] = "latency_s",
     color: Annotated[Optional[str], typer.Option(help="Column that colours the lines.")] = None,
     facet: Annotated[Optional[str], typer.Option(help="Column that splits the figure.")] = None,
-    html: Annotated[Path, typer.Option(help="Write the figure here (HTML).")] = Path("sweep.html"),
     log: Annotated[Optional[bool], typer.Option(
         "--log/--linear", help="Log axes (default: log for sizes, rates, lengths, metrics).")] = None,
 ) -> None:
