@@ -321,6 +321,8 @@ def run_sweep(cfg: SweepConfig, axes: list[Axis], out: str | Path, *, workers: i
     todo = pending(axes, key, writer.done())
     total = math.prod(len(a.values) for a in axes)
     skipped = total - len(todo)
+    if scheduler and batch is None and todo:
+        workers = _dask_threads(scheduler)
     size = batch or batch_size(len(todo), workers)
     batches = [todo[i:i + size] for i in range(0, len(todo), size)]
     start = time.perf_counter()
@@ -376,6 +378,14 @@ def _pool(cfg, key, names, batches, workers, scheduler):
             yield f.result()
     finally:
         pool.shutdown(wait=False, cancel_futures=True)
+
+
+def _dask_threads(scheduler: str) -> int:
+    """Worker threads of the cluster at `scheduler` (batches are sized for them)."""
+    from distributed import Client
+
+    with Client(scheduler, timeout="10s") as client:
+        return max(1, sum(client.nthreads().values()))
 
 
 def _dask(cfg, key, names, batches, workers, scheduler):
