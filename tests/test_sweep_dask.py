@@ -20,8 +20,7 @@ def test_dask_cluster_rows_equal_local_pool(tmp_path):
     assert local.evaluated == 12
     with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=False, protocol="tcp",
                                   host="127.0.0.1", dashboard_address=None) as cluster:
-        remote = run_sweep(cfg, axes, tmp_path / "dask", scheduler=cluster.scheduler_address,
-                           batch=5)
+        remote = run_sweep(cfg, axes, tmp_path / "dask", scheduler=cluster.scheduler_address)
     assert (remote.evaluated, remote.failed) == (12, 0)
     a, b = read_results(tmp_path / "local"), read_results(tmp_path / "dask")
     pd.testing.assert_frame_equal(a, b)
