@@ -35,10 +35,6 @@ class Axis:
     values: tuple
     texts: tuple[str, ...]
 
-    @property
-    def is_workload(self) -> bool:
-        return self.name in WORKLOAD_FIELDS
-
 
 #: spec value kinds: parse text to a number, format a number back to spec text
 _KINDS: tuple[tuple[str, Callable[[str], float], Callable[[float], str]], ...] = (

@@ -29,7 +29,7 @@ from archsim.spec import Architecture, SpecError, load_arch
 from einsum_cascades import CascadeError
 
 from .evaluate import design, score
-from .grid import WORKLOAD_FIELDS, Axis
+from .grid import WORKLOAD_FIELDS, Axis, grid_size
 from .workloads import Workload
 
 METRICS = ("latency", "energy", "edp")
@@ -319,7 +319,7 @@ def run_sweep(cfg: SweepConfig, axes: list[Axis], out: str | Path, *, workers: i
     key = cfg.base_key()
     writer = PartWriter(Path(out), key | {"axes": list(names)})
     todo = pending(axes, key, writer.done())
-    total = math.prod(len(a.values) for a in axes)
+    total = grid_size(axes)
     skipped = total - len(todo)
     if scheduler and batch is None and todo:
         workers = _dask_threads(scheduler)
