@@ -118,3 +118,19 @@ def test_cli_tiles_json_and_errors():
     bad = runner.invoke(app, ["bound", "tiles", "--layout", "30x48", "--window", "18x24x24",
                               "--q-tile", "4x8x8", "--kv-tile", "2x8x8"])
     assert bad.exit_code == 2 and bad.output.count("\n") == 1 and "dimensions" in bad.output
+
+
+@pytest.mark.parametrize("n, w", [(30, 18), (48, 24), (37, 7), (10, 10)])
+def test_windows_follow_natten_convention(n, w):
+    """NATTEN: w keys, w // 2 left of the query (w // 2 - 1 right for even w), shifted inward
+    at the borders; a stride group shares one window; causal windows end at the query."""
+    start, end = windows(n, w, 1, False)
+    i = np.arange(n)
+    assert np.all(end - start == w) and np.all((start <= i) & (i < end))
+    assert np.array_equal(start, np.clip(i - w // 2, 0, n - w))
+    s = 4
+    gs, ge = windows(n, w, s, False)
+    for g in range(0, n, s):
+        assert len(set(gs[g:g + s])) == 1 and len(set(ge[g:g + s])) == 1
+    cs, ce = windows(n, w, 1, True)
+    assert np.array_equal(ce, i + 1) and np.array_equal(cs, np.maximum(i - w + 1, 0))
