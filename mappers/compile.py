@@ -16,7 +16,7 @@ of a fused cascade where many Einsums read the same column.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 
 import numpy as np
 from numba import njit
@@ -271,21 +271,19 @@ _TEMPLATES_SIZE = 256
 
 
 def _mapping_key(m: Mapping) -> tuple:
-    """Everything a mapping says (cascade by identity), as a hashable key."""
-    return (id(m.cascade), tuple(sorted(m.shapes.items())), m.instances, repr(m.fusion),
-            repr(m.stages_or_default()),
-            tuple((em.einsum, em.unit, repr(sorted(em.bypass.items())),
-                   tuple((lv.memory, tuple((lp.rank, lp.factor, lp.spatial) for lp in lv.loops))
-                         for lv in em.levels)) for em in m.einsums))
+    """Everything a mapping says, every field (the cascade by identity), as a hashable key."""
+    return (id(m.cascade),) + tuple(repr(getattr(m, f.name)) for f in fields(m)
+                                    if f.name != "cascade")
 
 
 def _topology(arch, arrays: ArchArrays) -> tuple:
     """What a Template takes from an architecture besides capacities: names and orders, the
-    tree, each unit's PEs, shape and operators."""
+    tree and links, each unit's PEs, shape and operators."""
     units = tuple((u, c.shape, c.count, tuple(sorted(c.ops)), arch.parent_chain(u))
                   for u, c in sorted(arch.computes.items()))
     mems = tuple((n, mm.parent, mm.count) for n, mm in sorted(arch.memories.items()))
-    return (arrays.units, arrays.levels, arrays.links, arrays.ops, units, mems)
+    links = tuple((n, k.between, k.count) for n, k in sorted(arch.links.items()))
+    return (arrays.units, arrays.levels, arrays.links, arrays.ops, units, mems, links)
 
 
 def structure(m: Mapping, arch) -> tuple:

@@ -84,9 +84,11 @@ def run_design(d: Design, w: Workload, seq: int, arch, accounting: str = "comple
     return evaluate(_found(r, arch), arch, accounting) | {"search": search_report(r)}
 
 
-def score(m: Mapping, arch, accounting: str = "complete") -> dict:
+def score(m: Mapping, arch, accounting: str = "complete",
+          assumptions: tuple[str, ...] = ()) -> dict:
     """Latency (ideal / compute / transfer), energy, DRAM traffic and utilisation of a mapping:
-    the scalars of `evaluate` without its per-Einsum rows (what a sweep keeps per point)."""
+    the scalars of `evaluate` without its per-Einsum rows (what a sweep keeps per point);
+    `assumptions` (the design's) are reported after the estimator's."""
     arrays = ArchArrays.from_arch(arch)
     r = estimate(arrays, compile_mapping(m, arch, arrays))
     prices = price_list(arch, accounting=accounting)
@@ -100,13 +102,15 @@ def score(m: Mapping, arch, accounting: str = "complete") -> dict:
         "traffic_bytes": float(sum(r.read_bytes[0, arrays.levels.index(x)]
                                    + r.write_bytes[0, arrays.levels.index(x)] for x in root)),
         "utilisation": {u: float(r.utilisation[0, k]) for k, u in enumerate(arrays.units)},
-        "assumptions": list(r.assumptions),
+        "assumptions": list(r.assumptions) + list(assumptions),
     }
 
 
-def evaluate(m: Mapping, arch, accounting: str = "complete") -> dict:
-    """Latency (ideal / compute / transfer), energy, traffic, utilisation, per-Einsum rows."""
-    s = score(m, arch, accounting)
+def evaluate(m: Mapping, arch, accounting: str = "complete",
+             assumptions: tuple[str, ...] = ()) -> dict:
+    """Latency (ideal / compute / transfer), energy, traffic, utilisation, per-Einsum rows;
+    `assumptions` (the design's) are reported after the estimator's."""
+    s = score(m, arch, accounting, assumptions)
     per = costs(m, arch)
     einsums = []
     for key, ec in per.items():
