@@ -9,6 +9,7 @@ RM[M1,p], M1 being the stopping rank's shape).
 
 from __future__ import annotations
 
+from functools import cached_property
 from dataclasses import dataclass, field
 from typing import Iterator, Literal, Union
 
@@ -102,7 +103,7 @@ class Ref:
     def __str__(self) -> str:
         return f"{self.tensor}[{','.join(str(i) for i in self.indices)}]"
 
-    @property
+    @cached_property
     def ranks(self) -> tuple[str, ...]:
         return tuple(r for i in self.indices for r in index_ranks(i))
 
@@ -209,7 +210,7 @@ class Einsum:
             return f"{self.output}[{self.iterative_rank}+1]"
         return self.output
 
-    @property
+    @cached_property
     def out_ranks(self) -> tuple[str, ...]:
         """Ranks the output is indexed by at this Einsum (an init's fixed position excluded)."""
         return tuple(i.rank for i in self.out_indices if isinstance(i, RankIdx))
@@ -222,18 +223,18 @@ class Einsum:
                 return i.rank
         return None
 
-    @property
+    @cached_property
     def space(self) -> tuple[str, ...]:
         """Iteration space: output ranks, then the reduced ranks."""
         return self.out_ranks + self.reduced
 
-    @property
+    @cached_property
     def reduced(self) -> tuple[str, ...]:
         """Ranks of the operands absent from the output (reduced by `reduce`)."""
         out = set(self.out_ranks)
         return tuple(r for r in expr_ranks(self.expr) if r not in out)
 
-    @property
+    @cached_property
     def inputs(self) -> tuple[str, ...]:
         """Tensors read, without repeats."""
         return tuple(dict.fromkeys(r.tensor for r in refs(self.expr)))
@@ -304,6 +305,8 @@ class Cascade:
     graph: nx.DiGraph
     plan: tuple[Step, ...]
     description: str = ""
+    #: derived answers (resolved shapes, splits) by their question: a cascade does not change
+    _memo: dict = field(default_factory=dict, repr=False, compare=False)
 
     # -- structure
     @property
@@ -322,6 +325,12 @@ class Cascade:
 
     def split(self, rank: str) -> tuple[str, str] | None:
         """(outer, inner) parts of a split rank, or None."""
+        key = ("split", rank)
+        if key not in self._memo:
+            self._memo[key] = self._split(rank)
+        return self._memo[key]
+
+    def _split(self, rank: str) -> tuple[str, str] | None:
         parts = [r for r in self.ranks.values() if r.parent == rank]
         if not parts:
             return None
@@ -367,6 +376,18 @@ class Cascade:
 
         The outer part of a split is ceil(parent / inner), so a ragged last chunk is allowed.
         """
+        try:
+            key = ("shapes", tuple(sorted(given.items())))
+            hit = self._memo.get(key)
+        except TypeError:  # unhashable values: checked (and refused) below
+            key, hit = None, None
+        if hit is None:
+            hit = self._resolve_shapes(given)
+            if key is not None:
+                self._memo[key] = hit
+        return dict(hit)
+
+    def _resolve_shapes(self, given: dict[str, int]) -> dict[str, int]:
         shapes: dict[str, int] = {}
         for name, value in given.items():
             if name not in self.ranks:

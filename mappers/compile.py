@@ -20,7 +20,7 @@ volume, each memory and link of its route (mappers.plain.travel states the rule)
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields, replace
 
 import numpy as np
 from numba import njit
@@ -116,7 +116,22 @@ class Template:
 
     @classmethod
     def from_mapping(cls, m: Mapping, arch, arrays: ArchArrays) -> "Template":
-        """The structure of `m` (checked by the plain model), its factors left open."""
+        """The structure of `m` (checked by the plain model), its factors left open; the same
+        mapping on an architecture of the same topology reuses the Template built before
+        (only the memory capacities it checks against are the new architecture's)."""
+        key = (_mapping_key(m), _topology(arch, arrays))
+        hit = _TEMPLATES.get(key)
+        if hit is not None and hit[0] is m.cascade:
+            return replace(hit[1], capacity=arrays.level_capacity.copy(),
+                           _identity=hit[1]._identity)
+        t = cls._build(m, arch, arrays)
+        if len(_TEMPLATES) >= _TEMPLATES_SIZE:
+            _TEMPLATES.pop(next(iter(_TEMPLATES)))
+        _TEMPLATES[key] = (m.cascade, t)
+        return t
+
+    @classmethod
+    def _build(cls, m: Mapping, arch, arrays: ArchArrays) -> "Template":
         plain_costs(m, arch)  # every structural check, with its clear message
         c = m.cascade
         full = c.resolve_shapes(m.shapes)
@@ -288,6 +303,29 @@ class Template:
                  valid)
         return MappingBatch(s.unit, s.ops, lanes, rd, wr, lk, s.stage, s.stage_mode,
                             epochs, rf), valid
+
+
+#: Templates by (mapping, architecture topology), holding their cascade (its id is in the key):
+#: a sweep maps the same workload onto many architectures that differ in capacities or
+#: bandwidths, and most points share their mapping with another
+_TEMPLATES: dict[tuple, tuple] = {}
+_TEMPLATES_SIZE = 256
+
+
+def _mapping_key(m: Mapping) -> tuple:
+    """Everything a mapping says, every field (the cascade by identity), as a hashable key."""
+    return (id(m.cascade),) + tuple(repr(getattr(m, f.name)) for f in fields(m)
+                                    if f.name != "cascade")
+
+
+def _topology(arch, arrays: ArchArrays) -> tuple:
+    """What a Template takes from an architecture besides capacities: names and orders, the
+    tree and links, each unit's PEs, shape and operators."""
+    units = tuple((u, c.shape, c.count, tuple(sorted(c.ops)), arch.parent_chain(u))
+                  for u, c in sorted(arch.computes.items()))
+    mems = tuple((n, mm.parent, mm.count) for n, mm in sorted(arch.memories.items()))
+    links = tuple((n, k.between, k.count) for n, k in sorted(arch.links.items()))
+    return (arrays.units, arrays.levels, arrays.links, arrays.ops, units, mems, links)
 
 
 def structure(m: Mapping, arch) -> tuple:

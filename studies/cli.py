@@ -24,6 +24,9 @@ from studies.bench_cli import bench
 from studies.compare_cli import compare
 from studies.evaluate_cli import evaluate
 from studies.reproduce_cli import reproduce_app
+from studies.sweep_cli import sweep
+from studies.bound_cli import bound_app
+from studies.plot_cli import plot
 
 out = Console(markup=False, highlight=False)
 err = Console(stderr=True, markup=False, highlight=False)
@@ -69,6 +72,9 @@ app.add_typer(arch_app, name="arch", help="Architecture specs: list, show and va
 app.command("bench")(bench)
 app.command("evaluate")(evaluate)
 app.command("compare")(compare)
+app.command("sweep")(sweep)
+app.command("plot")(plot)
+app.add_typer(bound_app, name="bound", help="Bounds: tile sparsity (GNA), roofline, DRAM traffic.")
 app.add_typer(reproduce_app, name="reproduce", help="Reproduce published results beside the published values.")
 
 

@@ -126,15 +126,33 @@ def run_design(d: Design, w: Workload, seq: int, arch, accounting: str = "comple
         "search": search_report(r)}
 
 
-def evaluate(m: Mapping, arch, accounting: str = "complete",
-             assumptions: tuple[str, ...] = ()) -> dict:
-    """Latency (ideal / compute / transfer), energy, traffic, utilisation, per-Einsum rows;
+def score(m: Mapping, arch, accounting: str = "complete",
+          assumptions: tuple[str, ...] = ()) -> dict:
+    """Latency (ideal / compute / transfer), energy, DRAM traffic and utilisation of a mapping:
+    the scalars of `evaluate` without its per-Einsum rows (what a sweep keeps per point);
     `assumptions` (the design's) are reported after the estimator's."""
     arrays = ArchArrays.from_arch(arch)
     r = estimate(arrays, compile_mapping(m, arch, arrays))
     prices = price_list(arch, accounting=accounting)
     e = energy_pj(prices, r.actions, r.read_bytes, r.write_bytes, r.link_bytes, r.rf_accesses)
     root = [lvl for lvl in arrays.levels if arch.memories[lvl].parent is None]
+    return {
+        "latency_s": float(r.latency_s[0]), "ideal_s": float(r.ideal_s[0]),
+        "compute_s": float(r.compute_s[0]), "transfer_s": float(r.transfer_s[0]),
+        "energy_pj": float(e["total"][0]),
+        "energy_breakdown_pj": {k: float(v[0].sum()) for k, v in e.items() if k != "total"},
+        "traffic_bytes": float(sum(r.read_bytes[0, arrays.levels.index(x)]
+                                   + r.write_bytes[0, arrays.levels.index(x)] for x in root)),
+        "utilisation": {u: float(r.utilisation[0, k]) for k, u in enumerate(arrays.units)},
+        "assumptions": list(r.assumptions) + list(assumptions),
+    }
+
+
+def evaluate(m: Mapping, arch, accounting: str = "complete",
+             assumptions: tuple[str, ...] = ()) -> dict:
+    """Latency (ideal / compute / transfer), energy, traffic, utilisation, per-Einsum rows;
+    `assumptions` (the design's) are reported after the estimator's."""
+    s = score(m, arch, accounting, assumptions)
     per = costs(m, arch)
     einsums = []
     for key, ec in per.items():
@@ -144,16 +162,7 @@ def evaluate(m: Mapping, arch, accounting: str = "complete",
             "einsum": key, "unit": ec.unit, "ops": ec.ops, "pes_used": ec.lanes_used,
             "compute_s": cycles / min(ec.lanes_used, unit.lanes) / unit.frequency_hz,
             "bytes": {lvl: ec.read_bytes[lvl] + ec.write_bytes[lvl] for lvl in ec.read_bytes}})
-    return {
-        "cascade": m.cascade.name, "arch": arch.name, "shapes": m.shapes,
-        "instances": m.instances,
-        "latency_s": float(r.latency_s[0]), "ideal_s": float(r.ideal_s[0]),
-        "compute_s": float(r.compute_s[0]), "transfer_s": float(r.transfer_s[0]),
-        "energy_pj": float(e["total"][0]),
-        "energy_breakdown_pj": {k: float(v[0].sum()) for k, v in e.items() if k != "total"},
-        "traffic_bytes": float(sum(r.read_bytes[0, arrays.levels.index(x)]
-                                   + r.write_bytes[0, arrays.levels.index(x)] for x in root)),
-        "utilisation": {u: float(r.utilisation[0, k]) for k, u in enumerate(arrays.units)},
-        "einsums": einsums, "accounting": accounting,
-        "assumptions": list(r.assumptions) + list(assumptions),
-    }
+    head = {"cascade": m.cascade.name, "arch": arch.name, "shapes": m.shapes,
+            "instances": m.instances}
+    tail = {"einsums": einsums, "accounting": accounting, "assumptions": s.pop("assumptions")}
+    return head | s | tail
