@@ -143,3 +143,15 @@ def test_stream_k_ahead_of_split_k_when_tiles_do_not_divide(h100):
     fd = evaluate_gpu("flash_decoding", a, h100)["latency_s"]
     ln = evaluate_gpu("lean", a, h100)["latency_s"]
     assert fd / ln > 1.2
+
+
+def test_decode_split_phase_computes_the_padded_tile():
+    # the split-KV kernel computes a 64-row tile for the one query (kBlockM = 64): the
+    # useful row holds 1/64 of each SM's tensor-core PEs, so QK^T takes the padded tile's time
+    a100 = load_arch("a100")
+    a = Attention(1, 32, 128, 1, keys=108 * 256)
+    for kernel in ("lean", "flash_decoding"):
+        qk = next(e for e in evaluate_gpu(kernel, a, a100)["einsums"] if e["einsum"] == "BQK")
+        macs = 32 * 108 * 256 * 128  # one query row
+        assert qk["ops"]["mac"] == macs
+        assert qk["compute_s"] == pytest.approx(64 * macs / (108 * 1024) / 1.41e9, rel=1e-9)
