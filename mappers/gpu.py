@@ -24,7 +24,8 @@ latency. The GPU's launch structure is mapping structure:
   `fa3` is one pipelined stage with an epoch per KV tile per CTA (ping-pong between warpgroups
   and intra-warpgroup pipelining overlap the softmax of one tile with the GEMMs of the next).
 Tile sizes (Br, Bc) are searched: every candidate that fits shared memory and registers is
-scored by the estimator and the fastest is kept. A causal mask is the visited tiles' work
+scored by the estimator and the fastest is kept; the queries are padded to whole Br-row tiles
+(`padded_rows`: decode's one query computes a 64-row tile). A causal mask is the visited tiles' work
 (`causal_keys`); GQA shares each K/V head among its query heads (the `one_pass_gqa` cascade,
 the group's query heads a spatial CTA loop that does not index K/V). Decode: `split_k`
 (Flash-Decoding) and `stream_k` (LeanAttention) on the `decode_split_k` cascade. The
@@ -55,6 +56,10 @@ TILE_EDGES = (16, 32, 64, 128, 256)
 #: (FA2 paper Sec. 3.3); FA3 runs two consumer warpgroups, each a wgmma with M = 64 (FA3
 #: paper Sec. 3.1)
 MIN_BR = {"fa2": 4 * 16, "fa3": 2 * 64}
+#: query rows the split phase of Flash-Decoding and LeanAttention computes for a head's one
+#: query: both run FA2's split-KV kernel tile, kBlockM = 64 rows "fixed for all head
+#: dimensions" (flash-attention csrc/flash_attn/src/flash_fwd_launch_template.h)
+DECODE_ROWS = MIN_BR["fa2"]
 #: FA2 issues warp-level mma.sync (m16n8k16), the Ampere instruction. Assumption: on Hopper it
 #: runs at the Ampere per-SM rate, 4 x 256 = 1024 dense FP16 MACs per clock per SM (A100
 #: whitepaper), half the 2048 that Hopper's tensor cores reach through warpgroup wgmma (H100
@@ -179,6 +184,17 @@ def causal_keys(n: int, br: int, bc: int) -> int:
     return -(-(n + br) // (2 * bc)) * bc
 
 
+def padded_rows(queries: int, br: int) -> int:
+    """Query rows a head's CTAs compute: the queries rounded up to whole Br-row tiles.
+    FlashAttention's warps each own 16-row MMA fragments, so a tile's tensor-core GEMMs,
+    exponentials and row statistics run over all Br rows, the rows past the queries masked out
+    (decode, one query per head: FA2's split-KV kernel has kBlockM = 64 "fixed for all head
+    dimensions", flash-attention csrc/flash_attn/src/flash_fwd_launch_template.h). The padded
+    rows' Q loads and O stores are counted too (2 Br d bytes a head at decode: 64 / keys of
+    the K/V bytes, under 7% from 1K keys)."""
+    return -(-queries // br) * br
+
+
 def one_pass(a: Attention, arch, br: int, bc: int, kind: str = "fa2",
              occupancy: int = 1) -> Mapping:
     """FlashAttention's mapping of the 1-pass cascade: a CTA per Br queries, K/V streamed in Bc
@@ -186,13 +202,14 @@ def one_pass(a: Attention, arch, br: int, bc: int, kind: str = "fa2",
     turn) or fa3 (wgmma at the Hopper rate, softmax overlapped with the next tile's GEMMs)."""
     c, shapes, heads, extra = _one_pass_cascade(a)
     m = causal_keys(a.m, br, bc) if a.causal else a.m
-    if a.seq % br or m % bc:
+    rows = padded_rows(a.seq, br)
+    if m % bc:
         raise MappingError(f"tiles {br} x {bc} do not divide {a.seq} queries x {m} keys")
     slots = sms(arch) * occupancy
     instances = heads
-    shapes |= {"e": a.head_dim, "f": a.head_dim, "p": a.seq, "m": m, "m0": bc}
+    shapes |= {"e": a.head_dim, "f": a.head_dim, "p": rows, "m": m, "m0": bc}
     m1 = m // bc
-    spatial, parallel = grid(extra + [("p", a.seq // br)], slots)
+    spatial, parallel = grid(extra + [("p", rows // br)], slots)
     tile = {"p": br, "m0": bc, "e": a.head_dim, "f": a.head_dim}
     ems = []
     for e in working_einsums(c):
@@ -291,13 +308,14 @@ def check_head_dim(kind: str, d: int) -> None:
 def flash(a: Attention, arch, kind: str = "fa2") -> Choice:
     """FA2 or FA3 with the fastest tiles that fit (searched over Br x Bc)."""
     check_head_dim(kind, a.head_dim)
-    brs, bcs = _edges(a.seq), _edges(a.m)
-    if not brs or not bcs:
+    bcs = _edges(a.m)
+    if (a.seq >= TILE_EDGES[0] and a.seq % TILE_EDGES[0]) or not bcs:
         raise ValueError(f"sequence length {a.seq} (keys {a.m}) must be a multiple of 16 for "
                          f"the GPU tile mappers")
 
     def candidates():
-        for br in [b for b in brs if b >= MIN_BR[kind]] or brs[-1:]:
+        # Br from the kernel's smallest tile up; the queries padded to whole tiles
+        for br in (b for b in TILE_EDGES if b == MIN_BR[kind] or MIN_BR[kind] < b <= a.seq):
             for bc in bcs:
                 try:
                     occ = occupancy_of(one_pass(a, arch, br, bc, kind), arch)
@@ -370,15 +388,19 @@ def standard(a: Attention, arch) -> Choice:
 
 
 def _decode_einsums(c: Cascade, hbm: dict[str, tuple[Loop, ...]], l2: dict[str, tuple[Loop, ...]],
-                    tile: dict[str, int], arch) -> tuple[EinsumMapping, ...]:
+                    tile: dict[str, int], arch, rows: int = 1) -> tuple[EinsumMapping, ...]:
     """Per Einsum of the decode cascade: HBM loops, L2 (CTA) loops and spatial loops filling
-    its unit's PEs over its tile, by the ranks of its space."""
+    its unit's PEs over its tile, by the ranks of its space. `rows`: the query rows the kernel
+    computes for the one query (`padded_rows`); the padding rows take 1 / rows of each unit's
+    PEs for the useful row, so the useful work runs at the padded tile's time (exact where
+    rows divide a unit's PEs: tensor and CUDA cores; an SFU of fewer PEs than rows keeps one,
+    so its padded exponentials are undercounted by PEs / rows)."""
     ems = []
     for e in working_einsums(c):
         space = set(e.space)
         unit = unit_of(e.key)
         regs = fill({r: v for r, v in tile.items() if r in space}, ("m0", "e", "f", "m1"),
-                    per_sm(arch, unit))
+                    max(1, per_sm(arch, unit) // rows))
         ems.append(EinsumMapping(e.key, unit, (
             Level("hbm", tuple(lp for lp in hbm.get("*", ()) if lp.rank in space)),
             Level("l2", tuple(lp for lp in l2.get("*", ()) if lp.rank in space)),
@@ -409,7 +431,7 @@ def split_k(a: Attention, arch, splits: int, bc: int) -> Mapping:
     spatial, parallel = grid([("m1", splits)], slots)
     stream = (Loop("m0", chunk // bc),) if chunk > bc else ()
     tile = {"m0": bc, "e": a.head_dim, "f": a.head_dim, "m1": 1}
-    split = _decode_einsums(c, {"*": stream}, {"*": spatial}, tile, arch)
+    split = _decode_einsums(c, {"*": stream}, {"*": spatial}, tile, arch, DECODE_ROWS)
     comb_tile = {"m1": splits, "f": a.head_dim}
     combine = _decode_einsums(c, {}, {}, comb_tile, arch)
     ems = tuple(em for em in split if em.einsum in _SPLIT) + tuple(
@@ -452,7 +474,7 @@ def stream_k(a: Attention, arch, bc: int) -> Mapping:
     m = share * bc
     stream = (Loop("m0", share),) if share > 1 else ()
     tile = {"m0": bc, "e": a.head_dim, "f": a.head_dim, "m1": 1}
-    split = _decode_einsums(c, {"*": stream}, {}, tile, arch)
+    split = _decode_einsums(c, {"*": stream}, {}, tile, arch, DECODE_ROWS)
     combine = _decode_einsums(c, {}, {}, {"m1": 1, "f": a.head_dim}, arch)
     ems = tuple(em for em in split if em.einsum in _SPLIT) + tuple(
         em for em in combine if em.einsum in _COMBINE)

@@ -45,6 +45,8 @@ GPU_ASSUMPTIONS = (
     "FA2's mma.sync runs at 1024 dense MACs/clk/SM on Hopper (the Ampere rate; assumption)",
     "causal: each query tile visits the (T + 1) / 2 key tiles on and below the diagonal, "
     "spread evenly over the CTAs",
+    "queries padded to whole Br-row tiles, the padding rows computed (decode: a 64-row tile "
+    "for each head's one query, FA2's split-KV kBlockM)",
     "no memory latency: a CTA streams at the aggregate bandwidths (decode with few CTAs is "
     "optimistic)",
 )

@@ -34,9 +34,19 @@ def test_chosen_tiles_fit_shared_memory_and_registers(h100, kind):
 
 
 def test_tiny_problem_is_not_slowed_by_uneven_occupancy(h100):
-    # 48 queries: one 16-row tile per head; 15 heads fit one wave in well under a microsecond
+    # 48 queries: one 64-row tile per head; 15 heads fit one wave in about a microsecond
     r = evaluate_gpu("fa2", Attention(3, 5, 128, 48), h100)
-    assert r["latency_s"] < 1e-6 and r["waves"] == [1]
+    assert r["latency_s"] < 2e-6 and r["waves"] == [1]
+
+
+def test_queries_are_padded_to_whole_tiles(h100):
+    # FA2's warps own 16-row MMA fragments (4 warps: 64 rows at least; split-KV kernel kBlockM
+    # = 64): 48 queries cost what a 64-row tile does, and decode's one query a 64-row tile
+    t48 = evaluate_gpu("fa2", Attention(3, 5, 128, 48), h100)
+    t64 = evaluate_gpu("fa2", Attention(3, 5, 128, 64, keys=48), h100)
+    assert t48["tiles"][0] == 64 and t48["compute_s"] == pytest.approx(t64["compute_s"])
+    dec = flash(Attention(1, 32, 128, 1, keys=4096), h100, "fa2")
+    assert dec.tiles[0] == 64 and dec.mapping.shapes["p"] == 64
 
 
 def test_smaller_shared_memory_forces_smaller_tiles():
@@ -105,24 +115,43 @@ def test_decode_time_grows_linearly_once_memory_bound(h100):
     assert t[1] / t[0] == pytest.approx(4, rel=0.05)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "no memory latency in the estimator: a CTA streams K/V at the aggregate HBM bandwidth, so "
-    "FA2's 32 CTAs at batch 1 are as fast as Flash-Decoding's splits; published: Flash-Decoding "
-    "up to 8x (LeanAttention v1: 8.33x at 512K) and up to 50x (Flash-Decoding blog) faster, "
-    "FA2 bound by few SMs each latency-bound (studies/data/flashattention/decode.csv)"))
-def test_split_k_beats_fa2_at_long_context_batch_1(h100):
-    a = Attention(1, 32, 128, 1, keys=524288)
-    fa2 = evaluate_gpu("fa2", a, h100)["latency_s"]
-    fd = evaluate_gpu("flash_decoding", a, h100)["latency_s"]
-    assert fa2 / fd > 2
+@pytest.mark.parametrize("arch", ["a100", "h100"])
+def test_split_k_beats_fa2_at_batch_1(arch):
+    # trend (studies/data/flashattention/decode.csv): Flash-Decoding and LeanAttention beat
+    # FA2 at batch 1 (published 2.6x average, 8.33x at 512K, up to 50x). In the model FA2's 32
+    # CTAs (one per head) compute padded 64-row tiles on 32 SMs and are tensor-core bound,
+    # split-K spreads the same padded work over all SMs and is HBM bound: 1.9x on A100, 2.3x
+    # on H100 at every context (the magnitude gap is the strict xfail in test_gpu_fidelity)
+    gpu = load_arch(arch)
+    for ctx in (4096, 524288):
+        a = Attention(1, 32, 128, 1, keys=ctx)
+        fa2 = evaluate_gpu("fa2", a, gpu)["latency_s"]
+        fd = evaluate_gpu("flash_decoding", a, gpu)["latency_s"]
+        ln = evaluate_gpu("lean", a, gpu)["latency_s"]
+        assert fa2 / fd > 1.5 and fa2 / ln > 1.5
 
 
 @pytest.mark.xfail(strict=True, reason=(
-    "decode is memory bound in the model and the memory time uses aggregate bandwidth, so the "
-    "idle SMs of split-K's last wave cost nothing; published: LeanAttention 1.73x average over "
+    "split-K and stream-K both stream every K/V byte once and are HBM bound in the model, whose "
+    "memory time uses the aggregate bandwidth, so the SMs split-K leaves idle cost nothing (a "
+    "per-SM streaming limit, Little's law with a sourced memory latency, would charge them); "
+    "the model's Flash-Decoding also takes the best split count, not flash-attention's "
+    "num_splits heuristic; published: LeanAttention 1.73x average over "
     "Flash-Decoding (final version), 2.18x at 256K"))
 def test_stream_k_ahead_of_split_k_when_tiles_do_not_divide(h100):
     a = Attention(1, 40, 128, 1, keys=262144)   # 40 heads: splits never fill 132 SMs evenly
     fd = evaluate_gpu("flash_decoding", a, h100)["latency_s"]
     ln = evaluate_gpu("lean", a, h100)["latency_s"]
     assert fd / ln > 1.2
+
+
+def test_decode_split_phase_computes_the_padded_tile():
+    # the split-KV kernel computes a 64-row tile for the one query (kBlockM = 64): the
+    # useful row holds 1/64 of each SM's tensor-core PEs, so QK^T takes the padded tile's time
+    a100 = load_arch("a100")
+    a = Attention(1, 32, 128, 1, keys=108 * 256)
+    for kernel in ("lean", "flash_decoding"):
+        qk = next(e for e in evaluate_gpu(kernel, a, a100)["einsums"] if e["einsum"] == "BQK")
+        macs = 32 * 108 * 256 * 128  # one query row
+        assert qk["ops"]["mac"] == macs
+        assert qk["compute_s"] == pytest.approx(64 * macs / (108 * 1024) / 1.41e9, rel=1e-9)
