@@ -16,10 +16,12 @@ from rich.table import Table
 from . import pareto as pareto_study
 from . import reproduce as study
 from . import reproduce_figures
+from .instinfer_cli import instinfer
 from .workloads import MODELS
 
 out = Console(markup=False, highlight=False)
 reproduce_app = typer.Typer(help="Reproduce published results beside the published values.")
+reproduce_app.command("instinfer")(instinfer)  # InstInfer's reproduction lives in its own module
 
 
 @reproduce_app.command("fusemax")
@@ -151,11 +153,6 @@ def print_tables(rows: list[dict], heads: list[dict]) -> None:
                       f(x[f"{theirs}speedup"], ".2f"), f(x[f"energy_ratio{ours}"], ".3f"),
                       f(x[f"{theirs}energy_ratio"], ".3f"))
         out.print(h)
-
-
-from .instinfer_cli import instinfer  # noqa: E402  (a second reproduction, its own module)
-
-reproduce_app.command("instinfer")(instinfer)
 
 
 @reproduce_app.command("flashattention")
