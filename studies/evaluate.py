@@ -78,7 +78,7 @@ DESIGNS = {d.name: d for d in (
                                 flat_configuration(w.batch, w.heads, w.head_dim, n, a)),
            "FLAT: 3-pass cascade fused per head or block of query rows, softmax on the 1D array "
            "over the buffered scores (run with --arch flat)", "flat",
-           ("FLAT configuration (granularity, P1, on-chip tensors, stationarity) from the FuseMax "
+           assumptions=("FLAT configuration (granularity, P1, on-chip tensors, stationarity) from the FuseMax "
             "artifact's table (studies/data/fusemax/flat_configurations.csv) for the workloads "
             "it lists on 256x256 PEs and a 32 MiB buffer, else the rule mappers.flat.flat_rule",
             "FLAT spills 1 - min(1, buffer / (P1 M w + 2 p^2 w)) of its on-chip tensors to DRAM "
@@ -87,7 +87,7 @@ DESIGNS = {d.name: d for d in (
            lambda w, n, a: cascade(w.head_dim, n, w.batch * w.heads, a),
            "1-pass cascade on FLAT's hardware: matmuls on the 2D array, the rest on the 1D array "
            "(run with --arch flat)", "flat",
-           ("cascade: exponentials cost what the 1D array's exp costs (flat preset: 1 cycle, "
+           assumptions=("cascade: exponentials cost what the 1D array's exp costs (flat preset: 1 cycle, "
             "exp + add energy) and P1 is sized for this buffer; `attnsim reproduce fusemax` "
             "uses the artifact's switches instead (mappers.flat.CASCADE_ARTIFACT_*)",)),
     Design("search", "one_pass", "spatial",

@@ -76,3 +76,13 @@ def test_compare_all_four_designs_of_the_paper():
     lat = {x["design"]: x["latency_s"] for x in json.loads(r.stdout)}
     assert lat["fusemax"] < lat["cascade"] < lat["flat"] < lat["unfused"]
     assert lat["cascade"] / lat["flat"] == pytest.approx((3 * 256 + 4 + 128) / (4 * 256), rel=0.01)
+
+
+@pytest.mark.parametrize("mapper", ["flat", "cascade"])
+def test_flat_designs_evaluate_with_their_assumptions(mapper):
+    # the FLAT-hardware designs name what they add (FLAT's configuration; the cascade's exp)
+    r = runner.invoke(app, ["evaluate", "--mapper", mapper, "--arch", "flat", "--model", "t5",
+                            "--seq", "1K", "-f", "json"])
+    assert r.exit_code == 0, r.output
+    said = " ".join(json.loads(r.output)["assumptions"])
+    assert ("FLAT configuration" if mapper == "flat" else "cascade: exponentials") in said
