@@ -117,7 +117,7 @@ def sweep(
                   f"{report.seconds:.3g} s ({report.points_per_s:.4g} points/s)", soft_wrap=True)
         if "best" in summary:
             b = summary["best"]
-            where = ", ".join(f"{a.name}={b[a.name]}" for a in axes)
+            where = ", ".join(f"{a.name}={_text(a, b[a.name])}" for a in axes)
             out.print(f"best {metric}: {b[col]:.6g} ({col}) at {where}", soft_wrap=True)
     if report.interrupted:
         out.print("interrupted: the points written are kept; rerun the command to resume")
@@ -127,3 +127,11 @@ def sweep(
 def _plain(v):
     """A numpy scalar as a JSON-ready value."""
     return v.item() if hasattr(v, "item") else v
+
+
+def _text(axis, value) -> str:
+    """A swept value as the user wrote it (256KiB, not 262144.0) where the axis has it."""
+    for v, t in zip(axis.values, axis.texts):
+        if v == value:
+            return t
+    return str(value)
