@@ -1,4 +1,5 @@
-"""GPU-tile mappings of attention: FlashAttention-2/-3 style and standard (3-pass) attention.
+"""GPU-tile mappings of attention: FlashAttention-1/-2/-3 style and standard (3-pass) attention,
+forward and (FA1, standard) backward.
 
 A GPU is HBM -> L2 -> per-SM shared memory -> registers -> tensor cores, special-function units
 (exp) and CUDA cores, times the SM count (archsim presets a100, h100, a6000, b200). Each design
@@ -30,7 +31,8 @@ scored by the estimator and the fastest is kept; the queries are padded to whole
 the group's query heads a spatial CTA loop that does not index K/V). Decode: `split_k`
 (Flash-Decoding) and `stream_k` (LeanAttention) on the `decode_split_k` cascade. The
 estimator has no memory latency, so a CTA streams at the aggregate bandwidths: decode with few
-CTAs (FA2 at batch 1) is optimistic.
+CTAs (FA2 at batch 1) is optimistic. FA1 (`fa1`): one CTA per head, K/V blocks outer and query
+blocks inner (Algorithms 1 and 4), FA1's block rule; the standard backward as kernels via HBM.
 """
 
 from __future__ import annotations
