@@ -1,4 +1,5 @@
-"""GPU-tile mappings of attention: FlashAttention-2/-3 style and standard (3-pass) attention.
+"""GPU-tile mappings of attention: FlashAttention-1/-2/-3 style and standard (3-pass) attention,
+forward and (FA1, standard) backward.
 
 A GPU is HBM -> L2 -> per-SM shared memory -> registers -> tensor cores, special-function units
 (exp) and CUDA cores, times the SM count (archsim presets a100, h100, a6000, b200). Each design
@@ -30,7 +31,8 @@ scored by the estimator and the fastest is kept; the queries are padded to whole
 the group's query heads a spatial CTA loop that does not index K/V). Decode: `split_k`
 (Flash-Decoding) and `stream_k` (LeanAttention) on the `decode_split_k` cascade. The
 estimator has no memory latency, so a CTA streams at the aggregate bandwidths: decode with few
-CTAs (FA2 at batch 1) is optimistic.
+CTAs (FA2 at batch 1) is optimistic. FA1 (`fa1`): one CTA per head, K/V blocks outer and query
+blocks inner (Algorithms 1 and 4), FA1's block rule; the standard backward as kernels via HBM.
 """
 
 from __future__ import annotations
@@ -70,8 +72,9 @@ MMA_SYNC_MACS_PER_SM_CLOCK = 1024
 #: units of the GPU presets
 TENSOR, SFU, CUDA = "tensor_core", "sfu", "cuda_core"
 #: what binds where: matmuls on tensor cores, exponentials on the SFUs, the rest on CUDA cores
-_EXP = ("SLN", "PRM", "SN")
-_MATMUL = ("BQK", "SLNV", "QK")
+#: (BP and the B* products: the FlashAttention backward's recomputed exponentials BSN and its four GEMMs)
+_EXP = ("SLN", "PRM", "SN", "BSN")
+_MATMUL = ("BQK", "SLNV", "QK", "BDV", "BDP", "BDK", "LDQ")
 #: 1-pass intermediates held in registers (the S/P tile, running max/sum, the O accumulator)
 #: and the products the MMA or FMA consumes at once (P.V into O, O rescaled)
 _ONE_PASS_KEEP = {"BQK": "registers", "SLN": "registers", "LM": "registers",
@@ -504,3 +507,103 @@ def check_decode(a: Attention) -> None:
     if a.causal:
         raise ValueError("decode attends to the whole context: --causal does not apply")
     check_head_dim("fa2", a.head_dim)
+
+
+# ----------------------------------------------------------------------------- FlashAttention-1
+
+def fa1_tiles(arch, d: int) -> tuple[int, int]:
+    """FA1's block sizes from the shared memory M (in FP16 elements): Bc = ceil(M / 4d),
+    Br = min(Bc, d) (FA1 paper, Algorithm 1 line 1)."""
+    m = int(arch.memories["smem"].capacity_bytes // 2)
+    bc = -(-m // (4 * d))
+    return min(bc, d), bc
+
+
+def _key_blocks_outer(a: Attention, arch, c: Cascade, br: int, bc: int, keep: dict[str, str],
+                      rows_tensors: tuple[str, ...] = ()) -> Mapping:
+    """FA1's loop order for a cascade tiled over M1 x M0: one CTA per head (FA1 parallelises
+    over batch x heads), K/V blocks outer and query blocks inner, both temporal loops below HBM,
+    so whatever is indexed by the queries and not kept on chip (the running O, l, m forward; dQ
+    backward) is read and written in HBM once per K/V block."""
+    d, n, m = a.head_dim, a.seq, a.m
+    if a.groups != a.heads or a.causal:
+        raise ValueError("the FA1 mappings model dense multi-head attention (no GQA, no mask)")
+    if n % br:
+        raise MappingError(f"query block {br} does not divide {n} queries")
+    m1 = -(-m // bc)  # the last K/V block ragged
+    tile = {"p": br, "m0": bc, "e": d, "f": d}
+    ems = []
+    for e in working_einsums(c):
+        space = set(e.space)
+        unit = unit_of(e.key)
+        lanes = per_sm(arch, unit)
+        if unit == TENSOR:
+            lanes = min(lanes, MMA_SYNC_MACS_PER_SM_CLOCK)  # FA1 issues mma.sync (Ampere)
+        hbm = tuple(lp for lp in (Loop("m1", m1), Loop("p", n // br))
+                    if lp.rank in space and lp.factor > 1)
+        regs = fill({r: v for r, v in tile.items() if r in space}, ("p", "m0", "e", "f"), lanes)
+        ems.append(EinsumMapping(e.key, unit, (Level("hbm", hbm), Level("l2"), Level("smem"),
+                                               Level("registers", regs))))
+    keys = tuple(em.einsum for em in ems)
+    instances = a.batch * a.heads
+    return Mapping(c, {"e": d, "f": d, "p": n, "m": m, "m0": bc}, tuple(ems),
+                   (FusionGroup(keys, {t: lv for t, lv in keep.items() if t in c.tensors}),),
+                   (Stage(keys),), instances=instances,
+                   parallel_instances=min(sms(arch), instances))
+
+
+#: FA1 forward: the S/P tile and the products on chip; the running max RM, sum RD and output
+#: RNV are not kept (Algorithm 1 reads and writes O, l, m in HBM per K/V block)
+_FA1_FWD_KEEP = {t: lv for t, lv in _ONE_PASS_KEEP.items() if t not in ("RM", "RD", "RNV")}
+#: FA1 backward (Algorithm 4): the recomputed S, P, dP, dS tiles on chip, the K/V block's dK
+#: and dV accumulated in shared memory over the query blocks; dQ round-trips HBM per K/V block
+_FA1_BWD_KEEP = {"BQK": "registers", "BSN": "registers", "BP": "registers", "BDP": "registers",
+                 "BDS": "registers", "LDQ": IN_PES, "BDK": "smem", "BDV": "smem"}
+
+
+def fa1(a: Attention, arch, pass_: str = "forward") -> Choice:
+    """FlashAttention-1 with its own block rule: the forward (Algorithm 1, `one_pass`), the
+    backward (Algorithm 4, `backward_flash`), or both (scored as two kernels)."""
+    check_head_dim("fa2", a.head_dim)
+    if pass_ not in ("forward", "backward"):
+        raise ValueError(f"the fa1 pass must be forward or backward, got '{pass_}'")
+    br, top = fa1_tiles(arch, a.head_dim)
+    cascade, keep = ((load("one_pass"), _FA1_FWD_KEEP) if pass_ == "forward"
+                     else (load("backward_flash"), _FA1_BWD_KEEP))
+    # FA1's Bc, or a smaller MMA-sized block where the model's on-chip tiles (which share no
+    # space in place: S, P, dP, dS each a Br x Bc tile) do not fit at FA1's
+    bcs = [top] + [t for t in reversed(TILE_EDGES) if t < top]
+    return best_of([((br, bc), (lambda bc=bc: _key_blocks_outer(a, arch, cascade, br, bc, keep)),
+                     1) for bc in bcs], arch)
+
+
+def standard_backward(a: Attention, arch) -> Choice:
+    """The standard backward (`backward_standard`) as separate kernels through HBM: dV = P^T dO
+    and dP = dO V^T, the softmax backward (D and dS, a row of P and dP staged once), then
+    dQ = dS K and dK = dS^T Q; each N x N matrix written once and read once per kernel."""
+    check_head_dim("standard", a.head_dim)
+    if a.groups != a.heads or a.causal:
+        raise ValueError("the standard backward models dense multi-head attention")
+    c = load("backward_standard")
+    n, m, d = a.seq, a.m, a.head_dim
+    shapes = {"e": d, "f": d, "p": n, "m": m}
+    instances = a.batch * a.heads
+    slots = sms(arch)
+    streamed = {t: ("l2",) for t in ("P", "dP", "dS")}
+    ems, stages = [], []
+    for e in working_einsums(c):
+        unit = unit_of(e.key) if e.key in ("D", "dS") else TENSOR
+        # CTAs over 64 x 64 output tiles, a long reduction streamed from HBM in chunks of 64
+        # (the forward's 128 x 128 tiles of all six kernels together overflow the per-tensor
+        # footprint check, which takes each tensor's largest tile over the mapping)
+        tile = {r: 64 if shapes[r] % 64 == 0 else shapes[r] for r in e.space}
+        spatial, par = grid([(r, shapes[r] // tile[r]) for r in e.out_ranks], slots)
+        stream = tuple(Loop(r, shapes[r] // tile[r]) for r in e.space
+                       if r not in e.out_ranks and shapes[r] > tile[r])
+        regs = fill(tile, ("p", "m", "e", "f"), per_sm(arch, unit))
+        ems.append(EinsumMapping(e.key, unit, (Level("hbm", stream), Level("l2", spatial),
+                                               Level("smem"), Level("registers", regs)),
+                                 streamed))
+        stages.append(Stage((e.key,), parallel_instances=min(par, instances)))
+    mp = Mapping(c, shapes, tuple(ems), (), tuple(stages), instances=instances)
+    return best_of([((64, 64), lambda: mp, 1)], arch)

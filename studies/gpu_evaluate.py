@@ -1,4 +1,5 @@
-"""GPU designs for `attnsim evaluate`: FA2, FA3, standard, Flash-Decoding and LeanAttention.
+"""GPU designs for `attnsim evaluate`: FA1 (forward, backward), FA2, FA3, standard (forward,
+backward), Flash-Decoding and LeanAttention.
 
 Each builds a general Mapping (mappers.gpu) that the shared estimator scores; this module adds
 what the GPU results carry besides the common ones: the throughput in TFLOP/s by the
@@ -32,6 +33,9 @@ GPU_DESIGNS = {d.name: d for d in (
     GpuDesign("fa2", "prefill", lambda a, arch: gpu.flash(a, arch, "fa2")),
     GpuDesign("fa3", "prefill", lambda a, arch: gpu.flash(a, arch, "fa3")),
     GpuDesign("standard", "prefill", gpu.standard),
+    GpuDesign("fa1", "prefill", lambda a, arch: gpu.fa1(a, arch, "forward")),
+    GpuDesign("fa1_backward", "prefill", lambda a, arch: gpu.fa1(a, arch, "backward")),
+    GpuDesign("standard_backward", "prefill", gpu.standard_backward),
     GpuDesign("flash_decoding", "decode", gpu.flash_decoding),
     GpuDesign("lean", "decode", gpu.lean),
 )}

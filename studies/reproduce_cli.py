@@ -244,7 +244,7 @@ def print_flashattention(tables: dict[str, list[dict]]) -> None:
         p.add_row(r["kernel"], r["arch"], r["what"], f(r["tflops"], ".0f"),
                   f(r["published_tflops"], ".0f"), f(r["ratio"], ".2f"))
     out.print(p)
-    g = Table(title="FA1 GPT-2 medium on A100 (attnsim: forward; published: forward + backward)")
+    g = Table(title="FA1 GPT-2 medium on A100, forward + backward")
     for col in ("kernel", "HBM GB", "published", "runtime ms", "published", "GFLOPs", "published"):
         g.add_column(col)
     for r in tables["fa1_gpt2"]:

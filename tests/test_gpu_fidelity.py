@@ -62,25 +62,72 @@ def test_standard_is_slower_than_fa2_at_every_length(h100):
         assert tflops("standard", n, h100) < tflops("fa2", n, h100)
 
 
-@pytest.mark.parametrize("kernel", ["standard", "flash"])
+@pytest.fixture(scope="module")
+def fa1_rows():
+    return {r["kernel"]: r for r in fa.fa1_rows()}
+
+
 @pytest.mark.xfail(strict=True, reason=(
-    "the backward pass is not modelled (the cascade library has no backward cascades): the "
-    "model's forward traffic (standard 9.1 GB, flash 0.54 GB) is compared with the published "
-    "forward + backward (40.3 GB, 4.4 GB)"))
-def test_fa1_gpt2_hbm_traffic_within_10pct(kernel):
-    # FA1 paper Fig. 2 left: GPT-2 medium attention on A100, forward + backward
-    row = next(r for r in fa.fa1_rows() if r["kernel"] == kernel)
+    "standard fwd + bwd is 29.5 GB vs 40.3 (-27%): the model's kernels write each N x N matrix "
+    "once and read it once per kernel (forward S, P; backward P x3, dP, dS); the rest needs "
+    "PyTorch's separate scaling, causal-mask and dropout kernels, which the paper does not "
+    "itemise (unsourced, not modelled; docs/gpu-model.md)"))
+def test_fa1_gpt2_standard_hbm_traffic_within_10pct(fa1_rows):
+    # FA1 paper Fig. 2 left: GPT-2 medium attention on A100, forward + backward: 40.3 GB
+    row = fa1_rows["standard"]
     assert row["hbm_gb"] == pytest.approx(row["published_hbm_gb"], rel=TOL)
 
 
-def test_fa1_forward_traffic_follows_the_io_bound():
-    # FA1 Thm 2: standard attention moves Theta(N d + N^2) elements, FlashAttention
-    # Theta(N^2 d^2 / M). Forward, the model's standard writes and reads S and P once each
-    # (4 N^2) beside Q, K, V, O (4 N d); the 1-pass mapping moves only Q, K, V, O (K/V reused in
-    # L2 by a head's CTAs): a ratio of 1 + N / d = 17 at N = 1024, d = 64
-    rows = {r["kernel"]: r for r in fa.fa1_rows()}
-    assert rows["flash"]["hbm_gb"] == pytest.approx(4 * 64 * 16 * 1024 * 64 * 2 / 1e9)
-    assert rows["standard"]["hbm_gb"] / rows["flash"]["hbm_gb"] == pytest.approx(17, rel=0.01)
+@pytest.mark.xfail(strict=True, reason=(
+    "FA1 fwd + bwd is 9.4 GB vs 4.4 (+114%): the backward's on-chip tiles (S, P, dP, dS, each "
+    "Br x Bc, no space shared in place) do not fit A100's shared memory and registers at FA1's "
+    "Bc = 321, so the backward runs Bc = 128 (8 K/V blocks, dQ, Q, dO read per block); FA1's "
+    "Algorithm 4 reuses buffers, which the footprint model does not (docs/gpu-model.md)"))
+def test_fa1_gpt2_flash_hbm_traffic_within_10pct(fa1_rows):
+    # FA1 paper Fig. 2 left: GPT-2 medium attention on A100, forward + backward: 4.4 GB
+    row = fa1_rows["flash"]
+    assert row["hbm_gb"] == pytest.approx(row["published_hbm_gb"], rel=TOL)
+
+
+def test_fa1_traffic_orders_as_published(fa1_rows):
+    # FA1 Fig. 2: FlashAttention moves far less HBM traffic than standard (40.3 / 4.4 = 9.2x)
+    # and runs faster (41.7 / 7.3 ms); the model keeps both orders (3.1x fewer bytes)
+    std, fl = fa1_rows["standard"], fa1_rows["flash"]
+    assert std["hbm_gb"] > 2.5 * fl["hbm_gb"] and std["runtime_ms"] > fl["runtime_ms"]
+    # the standard backward moves more than its forward (7 vs 4 N x N passes or more)
+    assert std["backward_hbm_gb"] > 2 * std["forward_hbm_gb"]
+
+
+def test_fa1_block_sizes_follow_its_rule(fa1_rows):
+    # FA1 Algorithm 1 line 1: Bc = ceil(M / 4d), Br = min(Bc, d); A100: M = 164 KB / 2 B
+    from mappers.gpu import fa1_tiles
+    assert fa1_tiles(load_arch("a100"), 64) == (64, 321)
+    assert fa1_rows["flash"]["tiles"][:2] == [64, 321]
+
+
+def test_fa1_forward_rereads_output_per_key_block():
+    # FA1's loop order (K/V blocks outer) re-reads and re-writes O per K/V block: more traffic
+    # than FA2's order (query tiles outer: Q, K, V, O once each with K/V reused in L2), which
+    # meets FA1 Thm 2's lower bound; FA1 forward is Theta(N^2 d^2 / M) and grows with Tc
+    a, arch = Attention(64, 16, 64, 1024), load_arch("a100")
+    fa2 = evaluate_gpu("fa2", a, arch)["hbm_bytes"]
+    assert fa2 == pytest.approx(4 * 64 * 16 * 1024 * 64 * 2)
+    fa1 = evaluate_gpu("fa1", a, arch)["hbm_bytes"]
+    assert fa1 > 3 * fa2
+    # same bytes per tensor, Tc = 13 K/V blocks instead of 4: Algorithm 1 moves (2 + 3 Tc) N d
+    # (K, V once; Q, O read and O written per block), 41 / 14 = 2.9x; the deferred division
+    # (AV = RNV / RD) adds 2 N d to both
+    long = Attention(16, 16, 64, 4096)
+    assert evaluate_gpu("fa1", long, arch)["hbm_bytes"] > 2.5 * fa1
+
+
+def test_standard_forward_traffic_follows_the_io_bound():
+    # FA1 Thm 2: standard attention moves Theta(N d + N^2) elements: forward, the model's
+    # standard writes and reads S and P once each (4 N^2) beside Q, K, V, O (4 N d): a ratio
+    # to FA2's 4 N d of 1 + N / d = 17 at N = 1024, d = 64
+    a, arch = Attention(64, 16, 64, 1024), load_arch("a100")
+    ratio = evaluate_gpu("standard", a, arch)["hbm_bytes"] / evaluate_gpu("fa2", a, arch)["hbm_bytes"]
+    assert ratio == pytest.approx(17, rel=0.01)
 
 
 @pytest.mark.parametrize("kernel", ["fa2", "fa3"])
