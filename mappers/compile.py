@@ -28,7 +28,7 @@ from numba import njit
 from archsim.estimator import PIPELINED, SEQUENTIAL, ArchArrays, MappingBatch
 from einsum_cascades.ir import Ref, refs
 
-from .mapping import (Loop, Mapping, MappingError, epoch_ranks, keep_depth, route,
+from .mapping import (CapacityError, Loop, Mapping, MappingError, epoch_ranks, keep_depth, route,
                       source_tensor, working_einsums)
 from .ops import op_counts
 from .plain import costs as plain_costs
@@ -373,7 +373,7 @@ def compile_mapping(m: Mapping, arch, arrays: ArchArrays) -> MappingBatch:
     t = Template.from_mapping(m, arch, arrays)
     batch, valid = t.compile(t.factors_of(m, arch)[None])
     if not valid[0]:
-        raise MappingError("the mapping's tiles exceed a memory's capacity")
+        raise CapacityError("the mapping's tiles exceed a memory's capacity")
     return batch
 
 

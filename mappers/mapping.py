@@ -31,6 +31,11 @@ class MappingError(CascadeError):
     """A mapping that does not fit its cascade or architecture."""
 
 
+class CapacityError(MappingError):
+    """A mapping whose tiles exceed a memory's capacity (a study may report it as out of
+    memory rather than fail)."""
+
+
 @dataclass(frozen=True)
 class Loop:
     """One loop: a rank, how many iterations, and whether they run in parallel."""

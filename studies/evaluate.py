@@ -137,15 +137,22 @@ def run_design(d: Design, w: Workload, seq: int, arch, accounting: str = "comple
         "search": search_report(r)}
 
 
+def measure(m: Mapping, arch, accounting: str = "complete"):
+    """One mapping through the estimator and the price list: the architecture's arrays, the
+    Estimate and the energy by component (raises CapacityError if its tiles do not fit)."""
+    arrays = ArchArrays.from_arch(arch)
+    r = estimate(arrays, compile_mapping(m, arch, arrays))
+    e = energy_pj(price_list(arch, accounting=accounting), r.actions, r.read_bytes,
+                  r.write_bytes, r.link_bytes, r.rf_accesses)
+    return arrays, r, e
+
+
 def score(m: Mapping, arch, accounting: str = "complete",
           assumptions: tuple[str, ...] = ()) -> dict:
     """Latency (ideal / compute / transfer), energy, DRAM traffic and utilisation of a mapping:
     the scalars of `evaluate` without its per-Einsum rows (what a sweep keeps per point);
     `assumptions` (the design's) are reported after the estimator's."""
-    arrays = ArchArrays.from_arch(arch)
-    r = estimate(arrays, compile_mapping(m, arch, arrays))
-    prices = price_list(arch, accounting=accounting)
-    e = energy_pj(prices, r.actions, r.read_bytes, r.write_bytes, r.link_bytes, r.rf_accesses)
+    arrays, r, e = measure(m, arch, accounting)
     root = [lvl for lvl in arrays.levels if arch.memories[lvl].parent is None]
     return {
         "latency_s": float(r.latency_s[0]), "ideal_s": float(r.ideal_s[0]),

@@ -11,13 +11,11 @@ from __future__ import annotations
 import math
 from dataclasses import replace
 
-from archsim.estimator import ArchArrays, estimate
-from energy import energy_pj, price_list
-from mappers.compile import Template
-from mappers.mapping import MappingError
+from mappers.mapping import CapacityError, MappingError
 from mappers.storage import (ATTENTION, PAGE_CHANNELS, PAGE_TOKENS, DecodeShape, System,
                              decode_step, kv_tokens_read)
 
+from .evaluate import measure
 from .llm import LLM
 
 SYSTEMS = {s.name: s for s in (
@@ -177,14 +175,11 @@ def evaluate_step(name: str, model: LLM, batch: int, context: int, drives: int, 
     shape = DecodeShape(model.layers, model.hidden, model.heads, model.ffn, model.gated, batch,
                         kv_tokens_read(context, sys.sparse, paged), group)
     m = decode_step(sys, shape, arch, None if w_home == "gpu_hbm" else w_home)
-    arrays = ArchArrays.from_arch(arch)
-    t = Template.from_mapping(m, arch, arrays)
-    batch_arrays, valid = t.compile(t.factors_of(m, arch)[None])
-    if not valid[0]:
+    try:
+        arrays, r, e = measure(m, arch)
+    except CapacityError:
         return row | {"oom": True, "oom_reason": "the step's tiles exceed a memory's capacity",
                       "assumptions": list(ASSUMPTIONS)}
-    r = estimate(arrays, batch_arrays)
-    e = energy_pj(price_list(arch), r.actions, r.read_bytes, r.write_bytes, r.link_bytes)
     latency = float(r.latency_s[0])
     stages = m.stages_or_default()
     split = {"non_attention_s": 0.0, "attention_s": 0.0, "overlapped_s": 0.0}
