@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 from pathlib import Path
 from typing import Annotated, Optional
@@ -14,6 +12,7 @@ from rich.progress import Progress
 from rich.table import Table
 
 from . import instinfer as study
+from .csv_rows import to_csv
 from .llm import llm
 
 out = Console(markup=False, highlight=False)
@@ -58,15 +57,6 @@ def instinfer(
         typer.echo(json.dumps(rows, indent=2))
         return
     print_tables(rows, claims)
-
-
-def to_csv(rows: list[dict]) -> str:
-    buf = io.StringIO()
-    w = csv.DictWriter(buf, fieldnames=list(dict.fromkeys(k for r in rows for k in r)))
-    w.writeheader()
-    w.writerows({k: json.dumps(v) if isinstance(v, dict) else v for k, v in r.items()}
-                for r in rows)
-    return buf.getvalue()
 
 
 def print_tables(rows: list[dict], claims: list[dict]) -> None:

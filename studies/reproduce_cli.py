@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 from pathlib import Path
 from typing import Annotated, Optional
@@ -17,6 +15,7 @@ from . import pareto as pareto_study
 from . import reproduce as study
 from . import reproduce_figures
 from .instinfer_cli import instinfer
+from .csv_rows import to_csv
 from .workloads import MODELS
 
 out = Console(markup=False, highlight=False)
@@ -74,14 +73,6 @@ def fusemax(
     else:
         print_tables(rows, heads)
         print_pareto(pareto)
-
-
-def to_csv(rows: list[dict]) -> str:
-    buf = io.StringIO()
-    w = csv.DictWriter(buf, fieldnames=list(dict.fromkeys(k for r in rows for k in r)))
-    w.writeheader()
-    w.writerows(rows)
-    return buf.getvalue()
 
 
 def write(out_dir: Path, rows: list[dict], linear: list[dict], heads: list[dict]) -> None:
