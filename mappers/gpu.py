@@ -32,7 +32,9 @@ the group's query heads a spatial CTA loop that does not index K/V). Decode: `sp
 (Flash-Decoding) and `stream_k` (LeanAttention) on the `decode_split_k` cascade. The
 estimator has no memory latency, so a CTA streams at the aggregate bandwidths: decode with few
 CTAs (FA2 at batch 1) is optimistic. FA1 (`fa1`): one CTA per head, K/V blocks outer and query
-blocks inner (Algorithms 1 and 4), FA1's block rule; the standard backward as kernels via HBM.
+blocks inner (Algorithms 1 and 4), the released kernel's blocks (else FA1's block rule);
+standard attention in training (`standard_dropout`: scale, mask, softmax, dropout) and the
+standard backward as kernels via HBM.
 """
 
 from __future__ import annotations
