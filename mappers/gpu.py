@@ -578,7 +578,8 @@ _FA1_FP32 = {"forward": {"RNV": 4}, "backward": {"RDQ": 4}}
 def fa1(a: Attention, arch, pass_: str = "forward") -> Choice:
     """FlashAttention-1: the forward (Algorithm 1, `one_pass`), the backward (Algorithm 4,
     `backward_flash`), with the released kernel's blocks (16 query rows x 256 keys, FP32
-    accumulators in HBM) where it ships the head dim, else the paper's block rule."""
+    accumulators in HBM) where it ships the head dim and loops over K/V blocks (more than 256
+    keys), else the paper's block rule."""
     check_head_dim("fa2", a.head_dim)
     if pass_ not in ("forward", "backward"):
         raise ValueError(f"the fa1 pass must be forward or backward, got '{pass_}'")
@@ -604,7 +605,10 @@ def _kernels(a: Attention, arch, c: Cascade, rows: tuple[tuple[str, ...], ...] =
     group in `rows` one row kernel (a CTA per query row, the row's N x N operands staged in
     shared memory once for all the group's Einsums, as PyTorch's persistent softmax kernels do
     for rows of up to 1024 elements: aten/src/ATen/native/cuda/SoftMax.cu). The N x N tensors
-    stream past L2 (written once, read once per kernel); `matmuls` run on the tensor cores."""
+    stream past L2 (written once, read once per kernel); `matmuls` run on the tensor cores.
+    (64 x 64 rather than cuBLAS-style 128 x 128 tiles: 128 x 128 tiles of all the kernels
+    together overflow the per-tensor footprint check, which takes each tensor's largest tile
+    over the mapping.)"""
     n, m, d = a.seq, a.m, a.head_dim
     shapes = {"e": d, "f": d, "p": n, "m": m}
     instances = a.batch * a.heads
@@ -657,8 +661,9 @@ def standard_backward(a: Attention, arch) -> Choice:
     return best_of([((64, 64), lambda: mp, 1)], arch)
 
 
-#: the dropout mask PyTorch saves for the backward is a bool tensor, one byte an element
-#: (torch.nn.functional.dropout -> native_dropout returns (output, mask: bool))
+#: the dropout mask PyTorch's CUDA dropout writes for the backward is one byte an element
+#: (aten/src/ATen/native/cuda/Dropout.cu: fused_dropout_cuda's mask is kByte, the later
+#: dropout_cuda<mask_t> a bool or uint8 tensor)
 DROPOUT_MASK_BYTES = 1
 _MASK = {"DM": DROPOUT_MASK_BYTES}
 #: training attention's matmuls (three_pass_dropout, backward_standard_dropout)
