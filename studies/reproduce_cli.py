@@ -17,6 +17,7 @@ from . import reproduce_figures
 from .instinfer_cli import instinfer
 from .csv_rows import to_csv
 from .workloads import MODELS
+from .html import write_html
 
 out = Console(markup=False, highlight=False)
 reproduce_app = typer.Typer(help="Reproduce published results beside the published values.")
@@ -204,7 +205,7 @@ def write_flashattention(out_dir: Path, tables: dict[str, list[dict]]) -> None:
                         name=f"{kernel} (published)")
     fig.update_layout(title="H100 forward, head dim 128, non-causal", xaxis_type="log",
                       xaxis_title="sequence length", yaxis_title="TFLOP/s")
-    fig.write_html(out_dir / "throughput.html")
+    write_html(fig, out_dir / "throughput.html")
     fig = go.Figure()
     rows = tables["decode"]
     for kernel in ("fa2", "flash_decoding", "lean"):
@@ -213,7 +214,7 @@ def write_flashattention(out_dir: Path, tables: dict[str, list[dict]]) -> None:
     fig.update_layout(title=f"decode, batch 1, 32 heads of 128 ({rows[0]['arch']})",
                       xaxis_type="log", yaxis_type="log", xaxis_title="context",
                       yaxis_title="latency (s)")
-    fig.write_html(out_dir / "decode.html")
+    write_html(fig, out_dir / "decode.html")
 
 
 def print_flashattention(tables: dict[str, list[dict]]) -> None:
