@@ -77,10 +77,10 @@ def test_fa3_h100_other_shapes_within_10pct(h100, d, causal, pub):
 
 FA2_D256 = pytest.mark.xfail(strict=True, reason=(
     "FA2 at head dim 256 is 372 (causal 368) TFLOP/s in the model vs 326 (298) published: the "
-    "model's FA2 is bound by mma.sync at the Ampere rate and gains with head dim (less exp per "
-    "MAC), where the published FA2 falls from head dim 128 to 256; FA2's head-dim-256 kernel "
-    "runs smaller tiles under register pressure, which the footprint model (capacity only) "
-    "does not limit"))
+    "model's FA2 (64 x 64 tiles there) is bound by mma.sync at the assumed Ampere rate and "
+    "gains with head dim (half the exps per MAC of head dim 128), where the published FA2 falls "
+    "from 370 at head dim 128 to 326; no sourced mechanism for the fall (register spills, the "
+    "kernel's warp layout) is modelled"))
 
 
 @pytest.mark.parametrize("d, causal, pub", [
