@@ -8,7 +8,8 @@ import pytest
 from archsim.estimator import ArchArrays, estimate
 from archsim.spec import load_arch
 from mappers.compile import compile_mapping
-from mappers.gpu import Attention, flash, flash_decoding, footprint, lean, one_pass, sms
+from mappers.gpu import (Attention, flash, flash_decoding, footprint, lean, num_splits, one_pass,
+                         sms, splitkv_block_n)
 from mappers.mapping import MappingError
 from studies.gpu_evaluate import evaluate_gpu
 
@@ -148,10 +149,28 @@ def test_stream_k_ahead_of_split_k_when_tiles_do_not_divide(h100):
 def test_decode_split_phase_computes_the_padded_tile():
     # the split-KV kernel computes a 64-row tile for the one query (kBlockM = 64): the
     # useful row holds 1/64 of each SM's tensor-core PEs, so QK^T takes the padded tile's time
+    # (Flash-Decoding: 6 splits of 32 heads, 192 CTAs in 2 rounds on 108 SMs, 96 at a time)
     a100 = load_arch("a100")
     a = Attention(1, 32, 128, 1, keys=108 * 256)
-    for kernel in ("lean", "flash_decoding"):
+    for kernel, busy_sms in (("lean", 108), ("flash_decoding", 96)):
         qk = next(e for e in evaluate_gpu(kernel, a, a100)["einsums"] if e["einsum"] == "BQK")
         macs = 32 * 108 * 256 * 128  # one query row
         assert qk["ops"]["mac"] == macs
-        assert qk["compute_s"] == pytest.approx(64 * macs / (108 * 1024) / 1.41e9, rel=1e-9)
+        assert qk["compute_s"] == pytest.approx(64 * macs / (busy_sms * 1024) / 1.41e9,
+                                                rel=1e-9)
+
+
+def test_flash_decoding_splits_follow_flash_attention_heuristic():
+    # flash-attention csrc/flash_attn/flash_api.cpp, num_splits_heuristic: its comment's
+    # example (batch x heads = 48 on 108 SMs: 2 splits, efficiency 0.89, not 3 at 0.67); one
+    # split once the CTAs fill 80% of the slots; ineligible counts skipped (8 tiles: 5 and 6
+    # splits leave 2 tiles per split, as 4 does)
+    assert num_splits(48, 108, 1000) == 2
+    assert num_splits(87, 108, 1000) == 1 and num_splits(86, 108, 1000) > 1
+    assert num_splits(32, 216, 8) == 4    # 4 x 32 / 216 = 0.59, the best eligible
+    assert num_splits(32, 216, 4096) == 6  # 192 / 216 = 0.89, within 85% of 27 splits' 1.0
+    # the launch: A100, batch 1, 32 heads of 128 (2 slots per SM: 216), 128-key tiles
+    a100 = load_arch("a100")
+    for ctx, splits in ((1024, 4), (524288, 6)):
+        assert flash_decoding(Attention(1, 32, 128, 1, keys=ctx), a100).tiles == (splits, 128)
+    assert splitkv_block_n(64) == 256 and splitkv_block_n(128) == 128 and splitkv_block_n(256) == 64
