@@ -176,3 +176,5 @@ def test_flash_decoding_splits_follow_flash_attention_heuristic():
     for ctx, splits in ((1024, 4), (524288, 6)):
         assert flash_decoding(Attention(1, 32, 128, 1, keys=ctx), a100).tiles == (splits, 128)
     assert splitkv_block_n(64) == 256 and splitkv_block_n(128) == 128 and splitkv_block_n(256) == 64
+    with pytest.raises(ValueError, match="multiple of the split-KV tile"):
+        flash_decoding(Attention(1, 32, 128, 1, keys=1000), a100)
