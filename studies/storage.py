@@ -59,8 +59,9 @@ ASSUMPTIONS = (
     "and its transformers fork): the cache is an FP32 host buffer, attention runs on the CPU "
     "in FP32 at FlexGen's fitted CPU-attention rate (instinfer_csd.yaml, cpu), serially with "
     "the GPU's layers; the cache lives in one place: host DRAM if it fits whole, else the OS "
-    "swaps it to the SSD (InstAttention Sec. VI-C: 'kernel swapping'), read back at the "
-    "drive's 7 GB/s sequential rating (an upper bound: the swap-in rate is not published)",
+    "swaps it to the SSD (InstAttention Sec. VI-C: 'kernel swapping'), read back by page "
+    "faults at Linux's measured 414 MB/s sequential swap-in (instinfer_csd.yaml, swap) for "
+    "the whole decode (the placement at the longest context holds for every step)",
     "throughput = batch / latency of one step at the mean context (prompt + generated / 2) in "
     "reproductions; capacity is checked at the longest context",
 )

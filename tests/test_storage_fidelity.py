@@ -118,10 +118,10 @@ def test_deepspeed_model_against_zero_inference_opt66b(claims):
 
 
 def test_deepspeed_collapses_once_its_kv_spills(claims, rows):
-    # the qualitative claim: DeepSpeed's throughput drops several-fold when the OS swaps its KV
-    # buffer to the SSD (Sec. VI-C: at bs=32; attnsim: host DRAM holds 28 FP32 sequences)
+    # the qualitative claim: DeepSpeed's throughput collapses when the OS swaps its KV buffer
+    # to the SSD (Sec. VI-C: at bs=32 after bs=16; attnsim: host DRAM holds 28 FP32 sequences)
     c = claims["deepspeed_spill_collapse"]
-    assert c["modelled"] > 3.0 and "batch 16 in host DRAM vs 32" in c["how"], c
+    assert c["modelled"] > 10.0 and "batch 16 in host DRAM vs 32" in c["how"], c
     spilled = [r for r in rows if r["system"] == "deepspeed" and r["kv_home"] == "swap"]
     assert spilled and all(not r["oom"] for r in spilled)
 
@@ -129,8 +129,11 @@ def test_deepspeed_collapses_once_its_kv_spills(claims, rows):
 @pytest.mark.xfail(strict=True, reason=(
     "known gap: InstAttention Sec. VI-C: at bs=32 DeepSpeed 'incurs the kernel swapping to "
     "SSDs, which results in a 32.6x throughput degradation compared with bs=16'; attnsim reads "
-    "the swapped FP32 cache back at the 980 PRO's 7 GB/s sequential rating, the CPU attending "
-    "as the pages arrive, giving 3.4x. 32.6x implies ~0.75 GB/s of swap-in, a rate of the "
-    "kernel's 4 KB page-fault path that no source found gives for that host; not fitted"))
+    "the swapped FP32 cache back at Linux's measured sequential swap-in rate (414 MB/s on an "
+    "NVMe disk, VMA-readahead commit message) for every decode step and gives 57x (+76%). Only "
+    "the last 216 of the 1024 steps outgrow 96 GB (the cache grows with the context), which "
+    "would give 17.5x (-46%): the paper's 32.6x lies between, and how much of the cache the "
+    "kernel keeps resident while the CPU scans it (and how much DRAM the host leaves free) is "
+    "not published; not fitted"))
 def test_deepspeed_collapse_about_32x(claims):
     assert within(claims["deepspeed_spill_collapse"]), claims["deepspeed_spill_collapse"]
