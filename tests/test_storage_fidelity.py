@@ -109,9 +109,10 @@ def test_deepspeed_model_against_zero_inference_own_benchmark(claims):
 @pytest.mark.xfail(strict=True, reason=(
     "known gap: ZeRO-Inference's README gives 3.59 tokens/s for OPT-66B (KV offload, batch 40, "
     "A6000, 252 GB host); attnsim gives 4.63 (+29%). Its 132 GB of weights cross PCIe x16 every "
-    "step, which attnsim runs at 32 GB/s (4.1 s of 8.6 s); run_model.py leaves them in pageable "
-    "memory (--pin-memory 0 by default), whose host-to-device rate on that host is not "
-    "published; 3.59 implies ~21 GB/s. Not fitted (OPT-30B, weights 18% of its step, passes)"))
+    "step, which attnsim runs at 32 GB/s (4.1 s of 8.6 s); the A6000 run script "
+    "(run_opt66b_a6000.sh: --cpu-offload --pin-memory 0 --kv-offload) leaves them in pageable "
+    "memory, whose host-to-device rate on that host is not published; 3.59 implies ~21 GB/s. "
+    "Not fitted (OPT-30B, run the same way, weights 18% of its step, passes)"))
 def test_deepspeed_model_against_zero_inference_opt66b(claims):
     # same table: OPT-66B, KV offload, no quantization, "3.59 (bsz=40, cpu_offload)"; 25%
     assert within(claims["zero_inference_opt66b"]), claims["zero_inference_opt66b"]
