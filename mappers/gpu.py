@@ -69,6 +69,11 @@ DECODE_ROWS = MIN_BR["fa2"]
 #: FA2 reaches only ~35% of H100 peak since it does not use wgmma). No microbenchmark figure
 #: for mma.sync on H100 was found to cite; the value is the Ampere rate, not a fit.
 MMA_SYNC_MACS_PER_SM_CLOCK = 1024
+#: GPU presets FA3 runs on: its kernels are built for Hopper alone (Dao-AILab/flash-attention
+#: hopper/setup.py compiles sm_90a; README "Requirements: H100 / H800 GPU"), as wgmma and TMA are
+#: sm_90a features, which arch-specific targets do not carry forward to Blackwell (b200: sm_100,
+#: whose kernel is FlashAttention-4); Ampere (a100, a6000) has neither
+FA3_GPUS = ("h100",)
 #: units of the GPU presets
 TENSOR, SFU, CUDA = "tensor_core", "sfu", "cuda_core"
 #: what binds where: matmuls on tensor cores, exponentials on the SFUs, the rest on CUDA cores
@@ -311,6 +316,9 @@ def check_head_dim(kind: str, d: int) -> None:
 def flash(a: Attention, arch, kind: str = "fa2") -> Choice:
     """FA2 or FA3 with the fastest tiles that fit (searched over Br x Bc)."""
     check_head_dim(kind, a.head_dim)
+    if kind == "fa3" and arch.name not in FA3_GPUS:
+        raise ValueError(f"fa3 needs Hopper's wgmma and TMA (presets: {', '.join(FA3_GPUS)}); "
+                         f"'{arch.name}' is not a Hopper GPU: use fa2")
     bcs = _edges(a.m)
     if (a.seq >= TILE_EDGES[0] and a.seq % TILE_EDGES[0]) or not bcs:
         raise ValueError(f"sequence length {a.seq} (keys {a.m}) must be a multiple of 16 for "
@@ -422,13 +430,19 @@ _SPLIT_KEEP = {"BQK": "smem", "SLN": "registers", "PRM": "registers", "GM": "reg
 
 
 def split_k(a: Attention, arch, splits: int, bc: int) -> Mapping:
-    """Flash-Decoding: each head's keys split into `splits` chunks, one CTA each, streaming the
-    chunk's K/V in Bc tiles; then a combine kernel (one CTA per head) rescales and reduces."""
+    """Flash-Decoding: each head's keys split into `splits` chunks of whole Bc tiles, one CTA
+    each, streaming the chunk's K/V in Bc tiles; then a combine kernel (one CTA per head)
+    rescales and reduces. As in flash-attention's split-KV kernel a split holds
+    ceil(tiles / splits) tiles, the last one fewer; the model counts every split in full (at
+    most splits - 1 tiles of a head over; 6 splits of 128-key tiles: 12.5% at 4K keys, 3.1% at
+    16K, under 1% from 64K: docs/gpu-model.md). CTAs
+    beyond one per SM run in further rounds: an SM holding two CTAs (the kernel's 2 slots per
+    SM) takes twice a CTA's time, the makespan of the wave."""
     c = load("decode_split_k")
-    m = a.m
-    if m % (splits * bc):
-        raise MappingError(f"{splits} splits of {bc}-key tiles do not divide {m} keys")
-    chunk = m // splits
+    if a.m % bc:
+        raise MappingError(f"{bc}-key tiles do not divide {a.m} keys")
+    chunk = -(-(a.m // bc) // splits) * bc
+    m = splits * chunk
     instances = a.batch * a.heads
     slots = sms(arch)
     spatial, parallel = grid([("m1", splits)], slots)
@@ -446,19 +460,46 @@ def split_k(a: Attention, arch, splits: int, bc: int) -> Mapping:
                    (FusionGroup(_SPLIT, keep),), stages, instances=instances)
 
 
-def flash_decoding(a: Attention, arch) -> Choice:
-    """Flash-Decoding with the number of splits (and KV tile) the search finds fastest."""
-    check_decode(a)
-    tiles = [t for t in (64, 128, 256) if a.m % t == 0]
-    if not tiles:
-        raise ValueError(f"context {a.m} must be a multiple of 64 for the decode mappers")
+#: flash-attention's split-KV kernel (csrc/flash_attn/flash_api.cpp, set_params_splitkv, and
+#: flash_fwd_launch_template.h): K/V tile kBlockN = 256 keys up to head dim 64, 128 up to 128,
+#: 64 above; the split heuristic counts 2 CTA slots per SM ("we multiply number of SMs by 2 to
+#: hard-code the fact that we're using 128 threads per block") and at most 128 splits
+SPLITKV_CTAS_PER_SM = 2
+MAX_SPLITS = 128
 
-    def candidates():
-        for bc in tiles:
-            n = a.m // bc
-            for s in (d for d in range(1, min(n, sms(arch)) + 1) if n % d == 0):
-                yield (s, bc), (lambda s=s, bc=bc: split_k(a, arch, s, bc)), 1
-    return best_of(candidates(), arch)
+
+def splitkv_block_n(head_dim: int) -> int:
+    """Keys per K/V tile of flash-attention's split-KV kernel (flash_api.cpp)."""
+    return 256 if head_dim <= 64 else 128 if head_dim <= 128 else 64
+
+
+def num_splits(ctas: int, slots: int, tiles: int, max_splits: int = MAX_SPLITS) -> int:
+    """Flash-attention's `num_splits_heuristic` (csrc/flash_attn/flash_api.cpp), restated: one
+    split once the CTAs (batch x heads x query blocks) fill 80% of the slots; otherwise the
+    wave efficiency of s splits is w / ceil(w), w = ctas s / slots, over the eligible s (those
+    that change the tiles per split, ceil(tiles / s)), and the fewest splits within 85% of the
+    best efficiency are taken."""
+    if ctas >= 0.8 * slots:
+        return 1
+    top = min(max_splits, slots, tiles)
+    eligible = [s for s in range(1, top + 1)
+                if s == 1 or -(-tiles // s) != -(-tiles // (s - 1))]
+    eff = {s: (ctas * s / slots) / math.ceil(ctas * s / slots) for s in eligible}
+    best = max(eff.values())
+    return next(s for s in eligible if eff[s] >= 0.85 * best)
+
+
+def flash_decoding(a: Attention, arch) -> Choice:
+    """Flash-Decoding as flash-attention launches it: the split-KV kernel's K/V tile for the
+    head dim and the split count of its heuristic (over 2 CTA slots per SM)."""
+    check_decode(a)
+    bc = splitkv_block_n(a.head_dim)
+    if a.m % bc:
+        raise ValueError(f"context {a.m} must be a multiple of the split-KV tile ({bc} keys at "
+                         f"head dim {a.head_dim}) for the decode mappers")
+    ctas = a.batch * a.heads * padded_rows(a.seq, DECODE_ROWS) // DECODE_ROWS
+    s = num_splits(ctas, SPLITKV_CTAS_PER_SM * sms(arch), a.m // bc)
+    return best_of([((s, bc), (lambda: split_k(a, arch, s, bc)), 1)], arch)
 
 
 def stream_k(a: Attention, arch, bc: int) -> Mapping:

@@ -26,6 +26,7 @@ from .evaluate import design, run_design
 from .evaluate_cli import workload
 from .grid import parse_sizes
 from .workloads import parse_count
+from .html import write_html
 
 out = Console(markup=False, highlight=False)
 bound_app = typer.Typer(no_args_is_help=True, add_completion=False)
@@ -197,9 +198,9 @@ def traffic_cmd(
                          "intensity": curve.frontier.ops / t if math.isfinite(t) else 0.0})
     if html is not None:
         import plotly.express as px
-        px.line([r for r in rows if r["dram_bytes"]], x="buffer_bytes", y="dram_bytes",
-                color="cascade", log_x=True, log_y=True, markers=True,
-                title=f"{w.name}, seq {n}: least DRAM traffic per buffer size").write_html(html)
+        write_html(px.line([r for r in rows if r["dram_bytes"]], x="buffer_bytes", y="dram_bytes",
+                           color="cascade", log_x=True, log_y=True, markers=True,
+                           title=f"{w.name}, seq {n}: least DRAM traffic per buffer size"), html)
     if fmt == "json":
         typer.echo(json.dumps({"rows": rows, "assumptions": list(TRAFFIC_ASSUMPTIONS)}, indent=2))
         return

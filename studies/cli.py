@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
-import textwrap
+import re
 import time
 from enum import Enum
 from importlib.metadata import PackageNotFoundError, version
@@ -171,13 +171,14 @@ def cascades(fmt: FormatOpt = Format.table) -> None:
     table.add_column("name", no_wrap=True)
     table.add_column("passes", justify="right")
     table.add_column("Einsums", justify="right")
-    table.add_column("inputs", no_wrap=True)
-    table.add_column("description")
+    table.add_column("inputs", max_width=16)
+    table.add_column("description", max_width=60)
     for r in rows:
         if "error" in r:
             table.add_row(r["name"], "-", "-", "", f"error: {r['error']}", style="red")
         else:
-            short = textwrap.shorten(r["description"], 70, placeholder=" ...")
+            plain = re.sub(r"\s*\([^)]*\)", "", r["description"])
+            short = re.split(r"[:;]\s|\.\s", plain, maxsplit=1)[0]
             table.add_row(r["name"], str(r["max_passes"]), str(r["einsums"]),
                           ", ".join(r["inputs"]), short)
     out.print(table)

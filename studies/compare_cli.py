@@ -15,6 +15,7 @@ from archsim.spec import load_arch
 from .evaluate import design, evaluate as evaluate_design
 from .evaluate_cli import workload
 from .workloads import label, parse_counts
+from .html import write_html
 
 out = Console(markup=False, highlight=False)
 
@@ -58,8 +59,8 @@ def compare(
                          "energy_ratio": r["energy_pj"] / base["energy_pj"]})
     if html is not None:
         import plotly.express as px
-        px.line(rows, x="seq_len", y="latency_s", color="design", log_y=True, markers=True,
-                title=f"{w.name}: attention latency by design").write_html(html)
+        write_html(px.line(rows, x="seq_len", y="latency_s", color="design", log_y=True,
+                           markers=True, title=f"{w.name}: attention latency by design"), html)
     if fmt == "json":
         typer.echo(json.dumps(rows, indent=2))
         return

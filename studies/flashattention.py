@@ -39,27 +39,45 @@ def _ratio(model: float, pub: float | None) -> float | None:
 
 def forward_rows(progress: Callable[[], None] | None = None, head_dim: int = HEAD_DIM,
                  causal: bool = False) -> list[dict]:
-    """FA3, FA2 and standard on H100 at the FA3 paper's shapes, published TFLOP/s beside (the
-    paper's chart covers head dim 128, non-causal; other shapes are model only)."""
-    ref = {(r["kernel"], int(r["seq_len"])): float(r["published_tflops"])
-           for r in published("h100_forward.csv")}
+    """FA3, FA2 and standard on H100 at the FA3 paper's shapes by sequence length, published
+    TFLOP/s beside where the data has the point (every length at head dim 128 non-causal)."""
+    ref = {_key(r): float(r["published_tflops"]) for r in published("h100_forward.csv")}
     arch = load_arch("h100")
     rows = []
     for kernel in ("fa3", "fa2", "standard"):
         for n in SEQS:
-            heads = HEADS * HEAD_DIM // head_dim  # heads x head dim = 2048, as in the paper
-            r = evaluate_gpu(kernel, Attention(TOKENS // n, heads, head_dim, n, causal=causal),
-                             arch)
-            pub = ref.get((kernel, n)) if head_dim == HEAD_DIM and not causal else None
-            rows.append({"kernel": kernel, "arch": "h100", "head_dim": head_dim,
-                         "causal": causal, "seq_len": n, "tflops": r["tflops"],
-                         "published_tflops": pub, "ratio": _ratio(r["tflops"], pub),
-                         "latency_s": r["latency_s"], "hbm_bytes": r["hbm_bytes"],
-                         "tiles": "x".join(map(str, r["tiles"])), "occupancy": r["occupancy"]}
-                        | {f"util_{u}": v for u, v in r["utilisation"].items()})
+            rows.append(_forward_row(kernel, head_dim, causal, n, ref.get((kernel, head_dim,
+                                                                           causal, n)), arch))
             if progress:
                 progress()
     return rows
+
+
+def _key(row: dict[str, str]) -> tuple[str, int, bool, int]:
+    """A published row's (kernel, head dim, causal, sequence length)."""
+    return (row["kernel"], int(row["head_dim"]), row["causal"] == "true", int(row["seq_len"]))
+
+
+def _forward_row(kernel: str, head_dim: int, causal: bool, n: int, pub: float | None,
+                 arch) -> dict:
+    """One kernel at the paper's shape (16K tokens, heads x head dim = 2048) beside `pub`."""
+    heads = HEADS * HEAD_DIM // head_dim
+    r = evaluate_gpu(kernel, Attention(TOKENS // n, heads, head_dim, n, causal=causal), arch)
+    return ({"kernel": kernel, "arch": "h100", "head_dim": head_dim, "causal": causal,
+             "seq_len": n, "tflops": r["tflops"], "published_tflops": pub,
+             "ratio": _ratio(r["tflops"], pub), "latency_s": r["latency_s"],
+             "hbm_bytes": r["hbm_bytes"], "tiles": "x".join(map(str, r["tiles"])),
+             "occupancy": r["occupancy"]}
+            | {f"util_{u}": v for u, v in r["utilisation"].items()})
+
+
+def shape_rows() -> list[dict]:
+    """FA3 and FA2 at the published points beyond head dim 128 non-causal (16K: head dims 64
+    and 256, causal), model beside published."""
+    arch = load_arch("h100")
+    return [_forward_row(k, d, c, n, float(r["published_tflops"]), arch)
+            for r in published("h100_forward.csv")
+            for k, d, c, n in [_key(r)] if (d, c) != (HEAD_DIM, False)]
 
 
 def peak_rows() -> list[dict]:

@@ -14,6 +14,7 @@ from rich.table import Table
 from . import instinfer as study
 from .csv_rows import to_csv
 from .llm import llm
+from .html import write_html
 
 out = Console(markup=False, highlight=False)
 
@@ -54,7 +55,7 @@ def instinfer(
         out_dir.mkdir(parents=True, exist_ok=True)
         (out_dir / "rows.csv").write_text(to_csv(rows))
         (out_dir / "claims.csv").write_text(to_csv(claims))
-        study.figure(rows, claims).write_html(out_dir / "throughput.html")
+        write_html(study.figure(rows, claims), out_dir / "throughput.html")
     if fmt == "json":
         typer.echo(json.dumps(rows, indent=2))
         return

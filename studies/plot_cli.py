@@ -9,6 +9,7 @@ from typing import Annotated, Optional
 import typer
 
 from .sweep import read_results
+from .html import write_html
 
 _LOG = ("capacity", "bandwidth", "seq", "latency_s", "energy_pj", "edp_js", "traffic_bytes",
         "ideal_s", "compute_s", "transfer_s", "frequency", "batch")
@@ -55,5 +56,5 @@ def plot(
     fig = px.line(df.sort_values(x), x=x, y=y, color=cols[2], facet_col=cols[3], markers=True,
                   log_x=logs[x], log_y=logs[y], hover_data=["hash"],
                   title=f"{results.name}: {y} by {x}")
-    fig.write_html(html)
+    write_html(fig, html)
     typer.echo(f"wrote {html} ({len(df)} points)")

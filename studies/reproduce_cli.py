@@ -17,6 +17,7 @@ from . import reproduce_figures
 from .instinfer_cli import instinfer
 from .csv_rows import to_csv
 from .workloads import MODELS
+from .html import write_html
 
 out = Console(markup=False, highlight=False)
 reproduce_app = typer.Typer(help="Reproduce published results beside the published values.")
@@ -154,7 +155,8 @@ def flashattention(
 ) -> None:
     """FlashAttention 1/2/3, Flash-Decoding, LeanAttention: the GPU-tile model beside published.
 
-    H100 forward TFLOP/s of FA3, FA2 and standard attention at 512..16K (FA3 paper), FA2's A100
+    H100 forward TFLOP/s of FA3, FA2 and standard attention at 512..16K (FA3 paper) and of FA3
+    and FA2 at 16K for head dims 64 and 256 and causal (same paper), FA2's A100
     peak (FA2 paper), FA1's GPT-2 medium HBM traffic and runtime (forward modelled; published
     forward + backward), and decode at batch 1 as the context grows to 512K (Flash-Decoding,
     LeanAttention against FA2). The csv format prints the H100 forward rows.
@@ -173,10 +175,10 @@ def flashattention(
         task = bar.add_task("kernels x lengths", total=3 * len(fa.SEQS) + len(fa.DECODE_CONTEXTS))
         forward = fa.forward_rows(progress=lambda: bar.advance(task))
         decode = fa.decode_rows(progress=lambda: bar.advance(task))
-    peaks, fa1 = fa.peak_rows(), fa.fa1_rows()
+    peaks, fa1, shapes = fa.peak_rows(), fa.fa1_rows(), fa.shape_rows()
     claims = fa.decode_claims(decode)
-    tables = {"h100_forward": forward, "peaks": peaks, "fa1_gpt2": fa1, "decode": decode,
-              "decode_claims": claims}
+    tables = {"h100_forward": forward, "h100_shapes": shapes, "peaks": peaks, "fa1_gpt2": fa1,
+              "decode": decode, "decode_claims": claims}
     if out_dir is not None:
         write_flashattention(out_dir, tables)
     if fmt == "json":
@@ -204,7 +206,7 @@ def write_flashattention(out_dir: Path, tables: dict[str, list[dict]]) -> None:
                         name=f"{kernel} (published)")
     fig.update_layout(title="H100 forward, head dim 128, non-causal", xaxis_type="log",
                       xaxis_title="sequence length", yaxis_title="TFLOP/s")
-    fig.write_html(out_dir / "throughput.html")
+    write_html(fig, out_dir / "throughput.html")
     fig = go.Figure()
     rows = tables["decode"]
     for kernel in ("fa2", "flash_decoding", "lean"):
@@ -213,7 +215,7 @@ def write_flashattention(out_dir: Path, tables: dict[str, list[dict]]) -> None:
     fig.update_layout(title=f"decode, batch 1, 32 heads of 128 ({rows[0]['arch']})",
                       xaxis_type="log", yaxis_type="log", xaxis_title="context",
                       yaxis_title="latency (s)")
-    fig.write_html(out_dir / "decode.html")
+    write_html(fig, out_dir / "decode.html")
 
 
 def print_flashattention(tables: dict[str, list[dict]]) -> None:
@@ -228,6 +230,14 @@ def print_flashattention(tables: dict[str, list[dict]]) -> None:
                   f(r["published_tflops"], ".0f"), f(r["ratio"], ".2f"), r["tiles"],
                   f(r["util_tensor_core"], ".2f"))
     out.print(t)
+    h = Table(title="H100 forward TFLOP/s at 16K, other head dims and causal: attnsim / "
+                    "published (FA3 paper)")
+    for col in ("kernel", "head dim", "causal", "attnsim", "published", "ratio", "tiles"):
+        h.add_column(col)
+    for r in tables["h100_shapes"]:
+        h.add_row(r["kernel"], str(r["head_dim"]), str(r["causal"]), f(r["tflops"], ".0f"),
+                  f(r["published_tflops"], ".0f"), f(r["ratio"], ".2f"), r["tiles"])
+    out.print(h)
     p = Table(title="peaks (TFLOP/s)")
     for col in ("kernel", "arch", "what", "attnsim", "published", "ratio"):
         p.add_column(col)

@@ -13,6 +13,8 @@ from typing import Callable, Iterable
 import plotly.graph_objects as go
 from plotly.colors import qualitative
 
+from .html import write_html
+
 #: a series: its name, x and y of ours, x and y of the artifact's (None where it has no value)
 Series = tuple[str, list, list, list, list]
 
@@ -135,11 +137,5 @@ def _pareto_series(pareto: list[dict]) -> list[Series]:
 
 
 def write_figures(out_dir: Path, figs: dict[str, go.Figure]) -> list[Path]:
-    """Each figure as OUT_DIR/<stem>.html (plotly.js loaded from its CDN, so eight figures
-    do not carry eight 3.5 MB copies of it)."""
-    paths = []
-    for stem, fig in figs.items():
-        path = out_dir / f"{stem}.html"
-        fig.write_html(path, include_plotlyjs="cdn")
-        paths.append(path)
-    return paths
+    """Each figure as OUT_DIR/<stem>.html, sharing one plotly.min.js."""
+    return [write_html(fig, out_dir / f"{stem}.html") for stem, fig in figs.items()]

@@ -49,6 +49,10 @@ def test_evaluate_gpu_defaults_to_h100_and_decode_phase():
     (["--mapper", "fa2", "--seq", "1K", "--phase", "sideways"], "prefill or decode"),
     (["--mapper", "fusemax", "--seq", "1K", "--causal"], "apply to the GPU mappers"),
     (["--mapper", "fa2", "--seq", "1K", "--arch", "fusemax"], "maps onto a GPU"),
+    # FA3's kernels are Hopper-only (wgmma, TMA): refused on Ampere and on Blackwell
+    (["--mapper", "fa3", "--seq", "1K", "--arch", "a100"], "'a100' is not a Hopper GPU"),
+    (["--mapper", "fa3", "--seq", "1K", "--arch", "a6000"], "'a6000' is not a Hopper GPU"),
+    (["--mapper", "fa3", "--seq", "1K", "--arch", "b200"], "'b200' is not a Hopper GPU"),
 ])
 def test_gpu_bad_input_is_one_line(args, words):
     r = runner.invoke(app, BASE[:1] + ["--batch", "1", "--heads", "16"] + (

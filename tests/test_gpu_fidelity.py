@@ -20,8 +20,17 @@ def h100():
 
 
 def published(kernel: str) -> list[tuple[int, float]]:
+    # the FA3 paper's chart at head dim 128, non-causal, by sequence length
     return [(int(r["seq_len"]), float(r["published_tflops"]))
-            for r in fa.published("h100_forward.csv") if r["kernel"] == kernel]
+            for r in fa.published("h100_forward.csv")
+            if r["kernel"] == kernel and r["head_dim"] == "128" and r["causal"] == "false"]
+
+
+def shapes(kernel: str) -> list[tuple[int, bool, float]]:
+    # the published 16K points beyond head dim 128 non-causal: head dims 64 and 256, causal
+    return [(int(r["head_dim"]), r["causal"] == "true", float(r["published_tflops"]))
+            for r in fa.published("h100_forward.csv") if r["kernel"] == kernel
+            and (r["head_dim"], r["causal"]) != ("128", "false")]
 
 
 def tflops(kernel: str, n: int, arch, head_dim: int = 128, causal: bool = False) -> float:
@@ -36,16 +45,61 @@ def test_fa2_h100_forward_within_10pct(h100, n, pub):
     assert tflops("fa2", n, h100) == pytest.approx(pub, rel=TOL)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "the model's FA3 overlaps softmax with the GEMMs (pipelined stage) and runs wgmma at the "
-    "preset's 989 TFLOP/s, so it is tensor-core bound at ~960 TFLOP/s; published FA3 reaches "
-    "~65% of peak at head dim 128. No sourced sustained wgmma rate (or other limit) explains "
-    "the gap; a schedule where exp serialises with the GEMMs would give 659 at 16K, but FA3 is "
-    "documented as overlapping them, so it is not used"))
+FA3_GAP = (
+    "the model's FA3 overlaps softmax with the GEMMs as documented (ping-pong of two consumer "
+    "warpgroups, intra-warpgroup pipelining; FA3 paper Sec. 3.1-3.2) and runs wgmma at 989 "
+    "TFLOP/s (the paper fixes the clock at 1830 MHz, App. C.1: no sustained-clock derating), so "
+    "it is tensor-core bound: 858-959 TFLOP/s at head dim 128 (published ~480-648), ~955 at "
+    "head dims 64 and 256 (published ~497, ~756). The documented schedule hides one "
+    "warpgroup's exps under the other's GEMMs whenever they are no longer (exp time / GEMM time "
+    "= 64 / head dim <= 1), so modelled faithfully it stays tensor-core bound; the paper says "
+    "the overlap is 'not as clean as depicted' (ablation 661 / 582 / 570 TFLOP/s) and no source "
+    "quantifies the loss. Running softmax in "
+    "series with the GEMMs (the model's sequential stage) gives 413 / 544 / 524 at 16K for head "
+    "dims 64 / 128 / 256, below every published point: the truth is a partial overlap whose "
+    "extent no source states (docs/gpu-model.md)")
+
+
+@pytest.mark.xfail(strict=True, reason=FA3_GAP)
 @pytest.mark.parametrize("n, pub", published("fa3"))
 def test_fa3_h100_forward_within_10pct(h100, n, pub):
     # FA3 paper, H100 SXM5 BF16 forward, head dim 128, non-causal
     assert tflops("fa3", n, h100) == pytest.approx(pub, rel=TOL)
+
+
+@pytest.mark.xfail(strict=True, reason=FA3_GAP)
+@pytest.mark.parametrize("d, causal, pub", shapes("fa3"))
+def test_fa3_h100_other_shapes_within_10pct(h100, d, causal, pub):
+    # FA3 paper Fig. 5 at 16K (head dims 64 and 256; causal), chart values as transcribed
+    # (studies/data/flashattention/SOURCE.md)
+    assert tflops("fa3", 16384, h100, d, causal) == pytest.approx(pub, rel=TOL)
+
+
+@pytest.mark.parametrize("d", [64, 128, 256])
+def test_fa3_exp_to_gemm_time_is_64_over_head_dim(h100, d):
+    # FA3 paper Sec. 3.1: at head dim 128 "exponential can take 50% of the cycle compared to
+    # matmul" (MUFU 16/clk/SM vs wgmma 2048 MACs/clk/SM: 2 d MACs per exp); with the softmax
+    # overlapped the SFUs stay under the tensor cores up to head dim 64 (ratio 1), which is why
+    # the documented schedule, modelled, is tensor-core bound at every head dim FA3 ships.
+    # The running max's rescale adds one exp per row per key tile: 1 / Bc more (Bc >= 32)
+    u = evaluate_gpu("fa3", Attention(1, 2048 // d, d, 16384), h100)["utilisation"]
+    assert u["sfu"] / u["tensor_core"] == pytest.approx(64 / d, rel=0.04)
+    assert max(u["sfu"], u["cuda_core"]) <= u["tensor_core"] * 1.01
+
+
+FA2_D256 = pytest.mark.xfail(strict=True, reason=(
+    "FA2 at head dim 256 is 372 (causal 368) TFLOP/s in the model vs 326 (298) published: the "
+    "model's FA2 (64 x 64 tiles there) is bound by mma.sync at the assumed Ampere rate and "
+    "gains with head dim (half the exps per MAC of head dim 128), where the published FA2 falls "
+    "from 370 at head dim 128 to 326; no sourced mechanism for the fall (register spills, the "
+    "kernel's warp layout) is modelled"))
+
+
+@pytest.mark.parametrize("d, causal, pub", [
+    pytest.param(*s, marks=FA2_D256) if s[0] == 256 else s for s in shapes("fa2")])
+def test_fa2_h100_other_shapes_within_10pct(h100, d, causal, pub):
+    # FA3 paper Fig. 5 at 16K, FlashAttention-2 bars (head dims 64 and 256; causal)
+    assert tflops("fa2", 16384, h100, d, causal) == pytest.approx(pub, rel=TOL)
 
 
 def test_fa2_a100_peak_within_10pct():
@@ -158,12 +212,13 @@ def _claim_ids() -> list[str]:
 
 @pytest.mark.xfail(strict=True, reason=(
     "magnitude: the model has FA2 at batch 1 tensor-core bound on 32 SMs (padded 64-row tiles) "
-    "and split-K / stream-K HBM bound on all SMs, a speedup of 1.9x at every context on A100; "
-    "published LeanAttention over FA2 2.6x average and 8.33x at 512K (growing with context), "
-    "Flash-Decoding up to 50x; LeanAttention over Flash-Decoding 1.73x / 2.18x where the model "
-    "has 1.0x (both HBM bound at aggregate bandwidth). Missing: a per-SM streaming limit "
-    "(memory latency, Little's law) with a sourced latency, fixed launch costs, and the "
-    "published sweep's exact heads / batch (not found)"))
+    "and split-K / stream-K HBM bound on all SMs: LeanAttention over FA2 1.87x average and "
+    "1.88x at 512K on A100, flat in context, where LeanAttention v1 publishes 2.6x and 8.33x "
+    "(growing with context) and Flash-Decoding up to 50x (model 1.87x); LeanAttention over "
+    "Flash-Decoding (flash-attention's split heuristic: 4 to 6 splits) 1.03x average, 1.01x at "
+    "256K, where the final version publishes 1.73x and 2.18x. Missing: a per-SM streaming "
+    "limit with a sourced loaded memory latency, a sourced launch cost, and the published "
+    "sweep's exact heads / batch (not found; docs/gpu-model.md bounds what each would give)"))
 @pytest.mark.parametrize("idx", range(5), ids=_claim_ids())
 def test_decode_speedups_within_25pct(decode, idx):
     # LeanAttention (arXiv 2405.10480 v1 and final) and Flash-Decoding (blog) speedups,
@@ -177,9 +232,11 @@ def test_decode_speedups_within_25pct(decode, idx):
 
 
 @pytest.mark.xfail(strict=True, reason=(
-    "the model has no fixed cost (launch, first-tile latency): Flash-Decoding's time is "
-    "proportional to the K/V bytes from 1K keys (32x from 1K to 32K), where the blog reports "
-    "it roughly flat up to 32K at batch 1"))
+    "the model has no fixed cost (launch, first-tile latency) and no sourced one was found: "
+    "Flash-Decoding's time follows the K/V bytes, 9.4 us at 1K and 148 us at 16K on A100 "
+    "(15.8x), where the blog reports it roughly flat up to 32K at batch 1; at this sweep's "
+    "shape (32 heads of 128) the 16K K/V bytes alone take 131 us at full HBM bandwidth, so "
+    "flatness also needs the blog's (unread) smaller shape"))
 def test_flash_decoding_flat_up_to_32k(decode):
     # Flash-Decoding blog (decode.csv): runtime roughly flat up to 32K keys at batch 1;
     # "flat" tested as within 2x from 1K to 16K (the sweep's points below 32K)

@@ -52,6 +52,8 @@ def test_reproduce_writes_the_papers_figures_with_both_series(tmp_path):
     for stem in FIGURES:
         html = (tmp_path / f"{stem}.html").read_text()
         assert "BERT (attnsim)" in html and "BERT (artifact)" in html, stem
+        assert 'src="plotly.min.js"' in html, f"{stem} must load the local plotly.js"
+    assert (tmp_path / "plotly.min.js").stat().st_size > 1_000_000  # viewable offline
     pareto = list(csv.DictReader(io.StringIO((tmp_path / "pareto.csv").read_text())))
     assert [int(x["PE_dim"]) for x in pareto] == [16, 32, 64, 128, 256, 512]
     assert all(abs(float(x["area"]) / float(x["published_area"]) - 1) < 0.05 for x in pareto)

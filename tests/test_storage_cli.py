@@ -59,5 +59,5 @@ def test_reproduce_instinfer_json_and_out(tmp_path):
     assert {x["system"] for x in rows} == {"gpu", "deepspeed", "flexgen", "instinfer",
                                            "instinfer_sparse"}
     assert {x["batch"] for x in rows} >= {1, 256} and {x["drives"] for x in rows} >= {1, 20}
-    assert {p.name for p in tmp_path.iterdir()} == {"rows.csv", "claims.csv", "throughput.html"}
+    assert {p.name for p in tmp_path.iterdir()} == {"rows.csv", "claims.csv", "throughput.html", "plotly.min.js"}
     assert "sparse_over_flexgen" in (tmp_path / "claims.csv").read_text()
