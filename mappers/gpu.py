@@ -298,7 +298,7 @@ def best_of(candidates, arch) -> Choice:
         if best is None or lat < best.latency_s:
             best = Choice(mp, tiles, occupancy, lat, 0)
     if best is None:
-        raise MappingError(f"no tile size fits '{arch.name}''s shared memory and registers")
+        raise MappingError(f"no tile size fits the shared memory and registers of '{arch.name}'")
     best.tried = tried
     return best
 
