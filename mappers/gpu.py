@@ -361,9 +361,10 @@ def standard(a: Attention, arch) -> Choice:
     epilogue, torch.softmax on 2-byte scores, dropout at p = 0 returning its input, a bmm):
     S = QK^T written out, a row softmax (a row of S read from HBM once: PyTorch's persistent
     kernel up to 1024 keys; beyond, its block kernel, whose second and third passes re-read a
-    row its CTA has just read, 8.6 MB in flight at 8K keys against a 50 MB L2, so they are not
+    row its CTA has just read, ~9 MB of rows in flight against a 50 MB L2, so they are not
     counted in HBM; it recomputes the exponentials), P written out, and O = PV; matmuls in 128 x
-    128 CTA tiles (cuBLAS-style) on the tensor cores."""
+    128 CTA tiles (cuBLAS-style) on the tensor cores. Not counted: the benchmark's layout copies
+    of q, k, v out of its packed qkv tensor (6 N x d bytes a head; docs/gpu-model.md)."""
     check_head_dim("standard", a.head_dim)
     if a.groups != a.heads:
         a = replace(a, kv_heads=None)  # K/V repeated per query head, as PyTorch does
