@@ -364,7 +364,8 @@ def standard(a: Attention, arch) -> Choice:
     row its CTA has just read, ~9 MB of rows in flight against a 50 MB L2, so they are not
     counted in HBM; it recomputes the exponentials), P written out, and O = PV; matmuls in 128 x
     128 CTA tiles (cuBLAS-style) on the tensor cores. Not counted: the benchmark's layout copies
-    of q, k, v out of its packed qkv tensor (6 N x d bytes a head; docs/gpu-model.md)."""
+    of q, k, v out of its packed qkv tensor (each read and written: six N x d tensors of
+    traffic a head; docs/gpu-model.md)."""
     check_head_dim("standard", a.head_dim)
     if a.groups != a.heads:
         a = replace(a, kv_heads=None)  # K/V repeated per query head, as PyTorch does

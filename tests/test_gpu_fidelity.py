@@ -122,8 +122,9 @@ def test_standard_is_slower_than_fa2_at_every_length(h100):
     "keys, else the block kernel with recomputed exponentials), no dropout kernel at p = 0 "
     "(Dropout.cpp returns the input), a bmm; S and P each written and read once in HBM, which "
     "binds at 3.35 TB/s (4 N x N passes: 5.1 of the model's 5.2 ms at 8K; published 7.9 ms). "
-    "Not modelled: the rearrange/einsum copies of q, k, v out of the packed qkv (6 N x d bytes "
-    "more, ~0.4 GB: by hand ~132 TFLOP/s at 512, 2% at 8K) and the kernels' achieved fraction "
+    "Not modelled: the rearrange/einsum copies of q, k, v out of the packed qkv (six N x d "
+    "tensors more traffic, ~0.4 GB: by hand ~132 TFLOP/s at 512, 2% at 8K) and the kernels' "
+    "achieved fraction "
     "of peak bandwidth, which no source states (docs/gpu-model.md)"))
 @pytest.mark.parametrize("n, pub", published("standard"))
 def test_standard_h100_forward_within_10pct(h100, n, pub):
