@@ -80,8 +80,9 @@ FA3_GPUS = ("h100",)
 #: units of the GPU presets
 TENSOR, SFU, CUDA = "tensor_core", "sfu", "cuda_core"
 #: what binds where: matmuls on tensor cores, exponentials on the SFUs, the rest on CUDA cores
-#: (BP and the B* products: the FlashAttention backward's recomputed exponentials BSN and its four GEMMs)
-_EXP = ("SLN", "PRM", "SN", "BSN")
+#: (BP and the B* products: the FlashAttention backward's recomputed exponentials BSN and its four GEMMs;
+#: SR: the exponentials PyTorch's block softmax recomputes in its epilogue)
+_EXP = ("SLN", "PRM", "SN", "BSN", "SR")
 _MATMUL = ("BQK", "SLNV", "QK", "BDV", "BDP", "BDK", "LDQ")
 #: 1-pass intermediates held in registers (the S/P tile, running max/sum, the O accumulator)
 #: and the products the MMA or FMA consumes at once (P.V into O, O rescaled)
@@ -347,16 +348,30 @@ def flash(a: Attention, arch, kind: str = "fa2") -> Choice:
 #: the N x N scores and probabilities stream between HBM and the SMs past L2 (written once,
 #: read once per kernel: L2 holds no reuse for them)
 _STREAMED = {"QK": ("l2",), "A": ("l2",)}
+#: PyTorch's softmax runs its persistent warp kernel (a row read once, one exponential per
+#: score) when `dim_size <= 1024 && dim_size * sizeof(scalar_t) <= 4096`, else its block kernel
+#: cunn_SoftMaxForward (aten/src/ATen/native/cuda/SoftMax.cu, host_softmax, PyTorch 2.3), which
+#: passes over the row three times and recomputes the exponentials (`three_pass_recompute`)
+PERSISTENT_SOFTMAX_KEYS = 1024
 
 
 def standard(a: Attention, arch) -> Choice:
-    """Standard attention as three kernels through HBM: S = QK^T written out, a row softmax
-    (a row of S staged in shared memory once for its max and exponentials, P written out), and
-    O = PV; matmuls in 128 x 128 CTA tiles (cuBLAS-style) on the tensor cores."""
+    """Standard attention as three kernels through HBM, as the FlashAttention-2/-3 benchmarks'
+    PyTorch reference runs it (`attention_pytorch`: baddbmm with alpha = 1/sqrt(d) in its
+    epilogue, torch.softmax on 2-byte scores, dropout at p = 0 returning its input, a bmm):
+    S = QK^T written out, a row softmax (a row of S read from HBM once: PyTorch's persistent
+    kernel up to 1024 keys; beyond, its block kernel, whose second and third passes re-read a
+    row its CTA has just read, ~9 MB of rows in flight against a 50 MB L2, so they are not
+    counted in HBM; it recomputes the exponentials), P written out, and O = PV; matmuls in 128 x
+    128 CTA tiles (cuBLAS-style) on the tensor cores. Not counted: the benchmark's layout copies
+    of q, k, v out of its packed qkv tensor (each read and written: six N x d tensors of
+    traffic a head; docs/gpu-model.md)."""
     check_head_dim("standard", a.head_dim)
     if a.groups != a.heads:
         a = replace(a, kv_heads=None)  # K/V repeated per query head, as PyTorch does
-    c = load("three_pass")
+    recompute = a.m > PERSISTENT_SOFTMAX_KEYS
+    c = load("three_pass_recompute" if recompute else "three_pass")
+    row = ("GM", "SN", "SD", "SR", "A") if recompute else ("GM", "SN", "SD", "A")
     n, m, d = a.seq, a.m, a.head_dim
     if n % 16 or m % 16:
         raise ValueError(f"sequence length {n} (keys {m}) must be a multiple of 16")
@@ -382,7 +397,7 @@ def standard(a: Attention, arch) -> Choice:
     av, par_av = matmul("AV", [("p", n // bt)], "m", m)
     spatial, par_sm = grid([("p", n)], slots)
     softmax = []
-    for key in ("GM", "SN", "SD", "A"):
+    for key in row:
         unit = unit_of(key)
         regs = fill({"m": m}, ("m",), per_sm(arch, unit))
         softmax.append(EinsumMapping(key, unit, (Level("hbm"), Level("l2", spatial),
@@ -390,11 +405,10 @@ def standard(a: Attention, arch) -> Choice:
                                                  Level("registers", regs)),
                                      {t: v for t, v in _STREAMED.items() if t != "QK" or
                                       key == "GM"}))
-    fusion = (FusionGroup(("GM", "SN", "SD", "A"), {t: "smem" for t in ("GM", "SN", "SD")},
-                          {"QK": "smem"}),)
+    fusion = (FusionGroup(row, {t: "smem" for t in row[:-1]}, {"QK": "smem"}),)
     # three kernels, each filling the SMs with its own grid
     stages = (Stage(("QK",), parallel_instances=min(par_qk, instances)),
-              Stage(("GM", "SN", "SD", "A"), "pipelined", 1,
+              Stage(row, "pipelined", 1,
                     parallel_instances=min(par_sm, instances)),
               Stage(("AV",), parallel_instances=min(par_av, instances)))
     mp = Mapping(c, shapes, (qk, *softmax, av), fusion, stages, instances=instances)

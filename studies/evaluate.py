@@ -101,7 +101,8 @@ DESIGNS = {d.name: d for d in (
            "FlashAttention-3: softmax overlapped with the next tile's GEMMs (wgmma)", "h100"),
     Design("standard", "three_pass", "gpu",
            lambda w, n, a: gpu.standard(_prefill(w, n), a).mapping,
-           "standard attention on a GPU: QK^T to HBM, softmax, PV", "h100"),
+           "standard attention on a GPU: QK^T to HBM, softmax (PyTorch's: three_pass_recompute "
+           "beyond 1024 keys), PV", "h100"),
     Design("fa1", "one_pass", "gpu", lambda w, n, a: gpu.fa1(_prefill(w, n), a).mapping,
            "FlashAttention-1 forward: K/V blocks outer, query blocks inner, O/l/m through HBM",
            "a100"),
