@@ -267,11 +267,13 @@ class Template:
                       np.array(trips, np.int64).reshape(-1, 3))
 
     def compile(self, factors: np.ndarray, kernel: Kernel | None = None,
-                out: tuple[MappingBatch, np.ndarray] | None = None
-                ) -> tuple[MappingBatch, np.ndarray]:
+                out: tuple[MappingBatch, np.ndarray] | None = None,
+                footprint: np.ndarray | None = None) -> tuple[MappingBatch, np.ndarray]:
         """A MappingBatch for factor choices (columns of `kernel`, by default the per-slot
         layout [n, E, J]), and which of them are valid; `out` (a previous result for as many
-        candidates) is overwritten instead of allocating new arrays."""
+        candidates) is overwritten instead of allocating new arrays; `footprint`, an [n, L]
+        array, receives each candidate's resident bytes per instance of every memory level
+        (what the capacity check compares: mappers.plain.resident_bytes)."""
         if kernel is None:
             if self._identity is None:
                 E, J = len(self.keys), self.width
@@ -296,11 +298,13 @@ class Template:
             lk = np.zeros((n, E, self.n_links))
             lanes, valid = np.zeros((n, E)), np.ones(n, bool)
             epochs = np.repeat(s.stage_epochs, n, axis=0) if derived else s.stage_epochs
+        if footprint is not None and footprint.shape != (n, L):
+            raise MappingError(f"footprint array is {footprint.shape}, the batch needs {(n, L)}")
         _traffic(F, kernel.cols, kernel.start, kernel.end, kernel.const, kernel.check_prod,
                  kernel.check_value, kernel.lanes_prod, self.unit_lanes, kernel.terms,
                  kernel.word, kernel.res_word, self.capacity, self.n_tensors, kernel.epoch_prod,
                  kernel.points_prod, kernel.rf_terms, kernel.route, rd, wr, lk, lanes, epochs, rf,
-                 valid)
+                 valid, np.zeros((0, L)) if footprint is None else footprint)
         return MappingBatch(s.unit, s.ops, lanes, rd, wr, lk, s.stage, s.stage_mode,
                             epochs, rf), valid
 
@@ -380,7 +384,7 @@ def compile_mapping(m: Mapping, arch, arrays: ArchArrays) -> MappingBatch:
 @njit(cache=True)
 def _traffic(F, cols, start, end, const, check_prod, check_value, lanes_prod, unit_lanes,
              terms, word, res_word, capacity, n_tensors, epoch_prod, points_prod, rf_terms,
-             route, rd, wr, lk, lanes, epochs, rf, valid):  # pragma: no cover
+             route, rd, wr, lk, lanes, epochs, rf, valid, foot_out):  # pragma: no cover
     n = F.shape[0]
     K = start.shape[0]
     L = capacity.shape[0]
@@ -450,6 +454,8 @@ def _traffic(F, cols, start, end, const, check_prod, check_value, lanes_prod, un
             total = 0.0
             for t in range(n_tensors):
                 total += foot[g, t]
+            if foot_out.shape[0] == n:  # the caller asked for footprints
+                foot_out[i, g] = total
             if total > capacity[g]:
                 ok = False
         valid[i] = ok
