@@ -45,7 +45,7 @@ import numpy as np
 from archsim.estimator import ArchArrays, estimate
 from einsum_cascades import Cascade, load
 
-from .compile import Template, structure
+from .compile import Rows, Template, family, rows_of
 from .mapping import (IN_PES, EinsumMapping, FusionGroup, Level, Loop, Mapping, MappingError,
                       Stage, working_einsums)
 
@@ -248,19 +248,20 @@ def one_pass(a: Attention, arch, br: int, bc: int, kind: str = "fa2",
 
 def scores(mappings: list[Mapping | None], arch, arrays: ArchArrays,
            templates: dict | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Score many mappings in bulk: those of one structure (`compile.structure`) are rows of
-    one factor batch for one Template, compiled and estimated in one call each. Returns per
-    mapping its latency, whether it fits (the compiled capacity and PE checks) and its resident
-    bytes per instance of each memory level ([n, L], `arrays.levels`; NaN where the plain model
-    rejects the mapping: None, a structural error, or more PEs than its units have).
-    `templates` (structure -> Template) carries Templates from one call to the next."""
+    """Score many mappings in bulk: those of one `compile.family` (one loop structure; tile
+    sizes, shapes and waves may differ) are rows of one batch for one Template, compiled and
+    estimated in one call each. Returns per mapping its latency, whether it fits (the compiled
+    capacity and PE checks) and its resident bytes per instance of each memory level ([n, L],
+    `arrays.levels`; NaN where the plain model rejects the mapping: None, an error of its
+    structure, or more PEs than its units have). `templates` (family -> Template) carries
+    Templates from one call to the next."""
     n, L = len(mappings), len(arrays.levels)
     latency, fits, foot = np.full(n, np.inf), np.zeros(n, bool), np.full((n, L), np.nan)
     templates = {} if templates is None else templates
     groups: dict[tuple, list[int]] = {}
     for i, m in enumerate(mappings):
         try:
-            key = structure(m, arch) if m is not None else None
+            key = family(m, arch) if m is not None else None
         except MappingError:
             key = None
         if key is not None:
@@ -273,14 +274,22 @@ def scores(mappings: list[Mapping | None], arch, arrays: ArchArrays,
                 rows = rows[1:]
         if not rows:
             continue
-        t = templates[key]
-        out = np.empty((len(rows), L))
-        batch, valid = t.compile(np.stack([t.factors_of(mappings[i], arch) for i in rows]),
-                                 footprint=out)
+        t, members = templates[key], []
+        for i in rows:
+            try:
+                members.append((i, t.factors_of(mappings[i], arch), rows_of(mappings[i], arrays)))
+            except MappingError:
+                continue
+        if not members:
+            continue
+        idx = [i for i, _, _ in members]
+        out = np.empty((len(idx), L))
+        batch, valid = t.compile(np.stack([f for _, f, _ in members]), footprint=out,
+                                 rows=Rows.stack([r for _, _, r in members]))
         accepted = (batch.lanes_used <= t.unit_lanes).all(axis=1)
-        foot[rows] = np.where(accepted[:, None], out, np.nan)
-        fits[rows] = valid
-        latency[rows] = np.where(valid, estimate(arrays, batch).latency_s, np.inf)
+        foot[idx] = np.where(accepted[:, None], out, np.nan)
+        fits[idx] = valid
+        latency[idx] = np.where(valid, estimate(arrays, batch).latency_s, np.inf)
     return latency, fits, foot
 
 

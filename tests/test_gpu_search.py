@@ -50,7 +50,8 @@ def reference_occupancy(m, arch) -> int:
 def reference_flash(a: Attention, arch, kind: str = "fa2") -> gpu.Choice:
     """FA2/FA3's search as one loop over (Br, Bc, CTAs per SM)."""
     def candidates():
-        for br in (b for b in gpu.TILE_EDGES if b == gpu.MIN_BR[kind] or gpu.MIN_BR[kind] < b <= a.seq):
+        low = gpu.MIN_BR[kind]
+        for br in (b for b in gpu.TILE_EDGES if b == low or low < b <= a.seq):
             for bc in gpu._edges(a.m):
                 try:
                     occ = reference_occupancy(gpu.one_pass(a, arch, br, bc, kind), arch)
@@ -79,7 +80,8 @@ def same(got: gpu.Choice, want: gpu.Choice) -> None:
 #: prefill shapes of the tests and studies: head dims, lengths, causal, GQA, tiny and decode
 PREFILL = [Attention(2, 16, 128, 1024), Attention(2, 16, 128, 16384),
            Attention(2, 16, 128, 16384, causal=True), Attention(2, 32, 64, 4096),
-           Attention(2, 8, 256, 2048), Attention(3, 5, 128, 48), Attention(2, 32, 128, 4096, kv_heads=8),
+           Attention(2, 8, 256, 2048), Attention(3, 5, 128, 48),
+           Attention(2, 32, 128, 4096, kv_heads=8),
            Attention(1, 32, 128, 1, keys=4096), Attention(16, 16, 64, 512, causal=True)]
 
 
