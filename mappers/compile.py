@@ -11,7 +11,10 @@ unit's PEs, tiles within every memory's capacity).
 
 Factors come as columns of an array F[n, C]: by default one column per loop slot of every
 Einsum (`factors_of`), or any other layout given by `bind(columns, base)`, e.g. the shared nest
-of a fused cascade where many Einsums read the same column.
+of a fused cascade where many Einsums read the same column. What a mapping fixes besides its
+factors but not its loop structure (its shapes, instances and rounds, op counts and fixed
+epochs) is its `Rows`: mappings of one `family` compile with one Template, each candidate
+bringing its own row (`rows_of`), by default the row of the mapping the Template was built from.
 
 A tensor homed off a path (`Mapping.home`) adds route entries: the first traffic term of the
 tensor (at the depth where it enters the path) also reads, writes or crosses, by the same
