@@ -266,16 +266,16 @@ def scores(mappings: list[Mapping | None], arch, arrays: ArchArrays,
             key = None
         if key is not None:
             groups.setdefault(key, []).append(i)
-    for key, rows in groups.items():
-        while key not in templates and rows:  # from the first member the plain model accepts
+    for key, group in groups.items():
+        while key not in templates and group:  # from the first member the plain model accepts
             try:
-                templates[key] = Template.from_mapping(mappings[rows[0]], arch, arrays)
+                templates[key] = Template.from_mapping(mappings[group[0]], arch, arrays)
             except MappingError:
-                rows = rows[1:]
-        if not rows:
+                group = group[1:]
+        if not group:
             continue
         t, members = templates[key], []
-        for i in rows:
+        for i in group:
             try:
                 members.append((i, t.factors_of(mappings[i], arch), rows_of(mappings[i], arrays)))
             except MappingError:
@@ -299,13 +299,15 @@ def occupancy(mappings: list[Mapping | None], arch, arrays: ArchArrays | None = 
     compiled footprints (0: not even one; -1: the plain model rejects the mapping)."""
     arrays = arrays or ArchArrays.from_arch(arch)
     foot = scores(mappings, arch, arrays, templates)[2]
-    occ = np.full(len(mappings), 16)
-    for level in ("smem", "registers"):
+
+    def fitting(level: str) -> np.ndarray:
+        """CTAs whose footprints fit the level (16 where a CTA keeps nothing there)."""
         f = foot[:, arrays.levels.index(level)]
         cap = arch.memories[level].capacity_bytes
-        occ = np.minimum(occ, np.where(f > 0, np.floor_divide(cap, np.where(f > 0, f, 1.0)),
-                                       16).astype(int))
-    return np.where(np.isnan(foot).any(axis=1), -1, occ)
+        return np.where(f > 0, np.floor_divide(cap, np.where(f > 0, f, 1.0)), 16)
+
+    occ = np.minimum(fitting("smem"), fitting("registers"))
+    return np.where(np.isnan(foot).any(axis=1), -1, occ).astype(int)
 
 
 @dataclass
