@@ -4,6 +4,8 @@ estimator call per candidate. Same tiles, occupancy, latency, mapping and candid
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
@@ -146,10 +148,11 @@ components:
     with pytest.raises(MappingError, match="PEs"):
         costs(spread(8), a)
     buffer = arrays.levels.index("buffer")
+    idle = replace(spread(4), parallel_instances=0)  # no instance ever runs: an error
     for order in ([4, 8], [8, 4]):
-        latency, fits, foot = gpu.scores([spread(n) for n in order] + [None], a, arrays)
+        latency, fits, foot = gpu.scores([spread(n) for n in order] + [None, idle], a, arrays)
         i4, i8 = order.index(4), order.index(8)
-        assert fits.tolist()[i4] and not fits[i8] and not fits[2]
-        assert latency[i4] == 4.0 and np.isinf(latency[[i8, 2]]).all()  # 16 muls on 4 PEs
+        assert fits.tolist() == [n == 4 for n in order] + [False, False]
+        assert latency[i4] == 4.0 and np.isinf(latency[[i8, 2, 3]]).all()  # 16 muls, 4 PEs
         assert foot[i4, buffer] == resident_bytes(costs(spread(4), a))["buffer"] == 3 * 16 * 2
-        assert np.isnan(foot[[i8, 2]]).all()
+        assert np.isnan(foot[[i8, 2, 3]]).all()
