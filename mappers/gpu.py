@@ -32,11 +32,14 @@ the group's query heads a spatial CTA loop that does not index K/V). Decode: `sp
 (Flash-Decoding) and `stream_k` (LeanAttention) on the `decode_split_k` cascade. The
 estimator has no memory latency, so a CTA streams at the aggregate bandwidths: decode with few
 CTAs (FA2 at batch 1) is optimistic. FA1 (`fa1`): one CTA per head, K/V blocks outer and query
-blocks inner (Algorithms 1 and 4), FA1's block rule; the standard backward as kernels via HBM.
+blocks inner (Algorithms 1 and 4), the released kernel's blocks (else FA1's block rule);
+standard attention in training (`standard_dropout`: scale, mask, softmax, dropout) and the
+standard backward as kernels via HBM.
 """
 
 from __future__ import annotations
 
+import copy
 import math
 from dataclasses import dataclass, replace
 
@@ -329,7 +332,7 @@ def best_of(candidates, arch, templates: dict | None = None) -> Choice:
     built = [_built(build) for _, build, _ in cands]
     latency, fits, _ = scores(built, arch, arrays, templates)
     if not fits.any():
-        raise MappingError(f"no tile size fits '{arch.name}''s shared memory and registers")
+        raise MappingError(f"no tile size fits the shared memory and registers of '{arch.name}'")
     i = int(np.flatnonzero(fits)[np.argmin(latency[fits])])
     return Choice(built[i], cands[i][0], cands[i][2], float(latency[i]), len(cands))
 
@@ -642,49 +645,138 @@ _FA1_BWD_KEEP = {"BQK": "registers", "BSN": "registers", "BP": "registers", "BDP
                  "BDS": "registers", "LDQ": IN_PES, "BDK": "smem", "BDV": "smem"}
 
 
+#: FA1's released kernels (flash-attention v0.1, 2022-05-26, csrc/flash_attn/src/
+#: fmha_fprop_fp16_kernel.sm80.cu and fmha_dgrad_fp16_kernel_loop.sm80.cu): head dim -> keys per
+#: K/V block beyond 256 keys (FMHA_kernel_traits<S, D, STEP, ...>: S = 256 for d = 16, 32, 64,
+#: forward and backward); each block's queries are visited 16 rows at a time (STEP = 16)
+FA1_KERNEL_BC = {16: 256, 32: 256, 64: 256}
+FA1_KERNEL_BR = 16
+#: the released kernels accumulate O (forward) and dQ (backward) across K/V blocks in FP32
+#: buffers in HBM (fmha_api.cpp: o_tmp and dq_tmp, dtype kFloat, when seq > the block)
+_FA1_FP32 = {"forward": {"RNV": 4}, "backward": {"RDQ": 4}}
+
+
 def fa1(a: Attention, arch, pass_: str = "forward") -> Choice:
-    """FlashAttention-1 with its own block rule: the forward (Algorithm 1, `one_pass`), the
-    backward (Algorithm 4, `backward_flash`), or both (scored as two kernels)."""
+    """FlashAttention-1: the forward (Algorithm 1, `one_pass`), the backward (Algorithm 4,
+    `backward_flash`), with the released kernel's blocks (16 query rows x 256 keys, FP32
+    accumulators in HBM) where it ships the head dim and loops over K/V blocks (more than 256
+    keys), else the paper's block rule."""
     check_head_dim("fa2", a.head_dim)
     if pass_ not in ("forward", "backward"):
         raise ValueError(f"the fa1 pass must be forward or backward, got '{pass_}'")
-    br, top = fa1_tiles(arch, a.head_dim)
-    cascade, keep = ((load("one_pass"), _FA1_FWD_KEEP) if pass_ == "forward"
-                     else (load("backward_flash"), _FA1_BWD_KEEP))
-    # FA1's Bc, or a smaller MMA-sized block where the model's on-chip tiles (which share no
-    # space in place: S, P, dP, dS each a Br x Bc tile) do not fit at FA1's
+    released = a.head_dim in FA1_KERNEL_BC and a.m > FA1_KERNEL_BC[a.head_dim]
+    if released:
+        br, top = FA1_KERNEL_BR, FA1_KERNEL_BC[a.head_dim]
+    else:
+        br, top = fa1_tiles(arch, a.head_dim)
+    name, keep = (("one_pass", _FA1_FWD_KEEP) if pass_ == "forward"
+                  else ("backward_flash", _FA1_BWD_KEEP))
+    cascade = with_word_bytes(name, _FA1_FP32[pass_] if released else {})
+    # that Bc, or a smaller MMA-sized block where the model's on-chip tiles (which share no
+    # space in place: S, P, dP, dS each a Br x Bc tile) do not fit
     bcs = [top] + [t for t in reversed(TILE_EDGES) if t < top]
     return best_of([((br, bc), (lambda bc=bc: _key_blocks_outer(a, arch, cascade, br, bc, keep)),
                      1) for bc in bcs], arch)
 
 
-def standard_backward(a: Attention, arch) -> Choice:
-    """The standard backward (`backward_standard`) as separate kernels through HBM: dV = P^T dO
-    and dP = dO V^T, the softmax backward (D and dS, a row of P and dP staged once), then
-    dQ = dS K and dK = dS^T Q; each N x N matrix written once and read once per kernel."""
-    check_head_dim("standard", a.head_dim)
-    if a.groups != a.heads or a.causal:
-        raise ValueError("the standard backward models dense multi-head attention")
-    c = load("backward_standard")
+def _kernels(a: Attention, arch, c: Cascade, rows: tuple[tuple[str, ...], ...] = (),
+             matmuls: tuple[str, ...] = ()) -> Mapping:
+    """A cascade as separate kernels through HBM, each with its own grid: an Einsum a kernel of
+    CTAs over 64 x 64 output tiles, a long reduction streamed from HBM in chunks of 64; each
+    group in `rows` one row kernel (a CTA per query row, the row's N x N operands staged in
+    shared memory once for all the group's Einsums, as PyTorch's persistent softmax kernels do
+    for rows of up to 1024 elements: aten/src/ATen/native/cuda/SoftMax.cu). The N x N tensors
+    stream past L2 (written once, read once per kernel); `matmuls` run on the tensor cores.
+    (64 x 64 rather than cuBLAS-style 128 x 128 tiles: 128 x 128 tiles of all the kernels
+    together overflow the per-tensor footprint check, which takes each tensor's largest tile
+    over the mapping.)"""
     n, m, d = a.seq, a.m, a.head_dim
     shapes = {"e": d, "f": d, "p": n, "m": m}
     instances = a.batch * a.heads
     slots = sms(arch)
-    streamed = {t: ("l2",) for t in ("P", "dP", "dS")}
-    ems, stages = [], []
+    square = tuple(t for t, v in c.tensors.items() if set(v.ranks) == {"m", "p"})
+    streamed = {t: ("l2",) for t in square}
+    grouped = {k: g for g in rows for k in g}
+    by = {e.key: e for e in c.einsums}
+    ems, stages, fusion = [], [], []
     for e in working_einsums(c):
-        unit = unit_of(e.key) if e.key in ("D", "dS") else TENSOR
-        # CTAs over 64 x 64 output tiles, a long reduction streamed from HBM in chunks of 64
-        # (the forward's 128 x 128 tiles of all six kernels together overflow the per-tensor
-        # footprint check, which takes each tensor's largest tile over the mapping)
-        tile = {r: 64 if shapes[r] % 64 == 0 else shapes[r] for r in e.space}
-        spatial, par = grid([(r, shapes[r] // tile[r]) for r in e.out_ranks], slots)
-        stream = tuple(Loop(r, shapes[r] // tile[r]) for r in e.space
-                       if r not in e.out_ranks and shapes[r] > tile[r])
-        regs = fill(tile, ("p", "m", "e", "f"), per_sm(arch, unit))
+        unit = TENSOR if e.key in matmuls else unit_of(e.key)
+        if e.key in grouped:
+            g = grouped[e.key]
+            spatial, par = grid([("p", n)], slots)
+            stream: tuple[Loop, ...] = ()
+            regs = fill({r: shapes[r] for r in e.space if r != "p"}, ("m", "e", "f"),
+                        per_sm(arch, unit))
+            staged = {t for k in g[:g.index(e.key)] for t in by[k].inputs}
+            via = {t: v for t, v in streamed.items() if t not in staged}
+        else:
+            tile = {r: 64 if shapes[r] % 64 == 0 else shapes[r] for r in e.space}
+            spatial, par = grid([(r, shapes[r] // tile[r]) for r in e.out_ranks], slots)
+            stream = tuple(Loop(r, shapes[r] // tile[r]) for r in e.space
+                           if r not in e.out_ranks and shapes[r] > tile[r])
+            regs = fill(tile, ("p", "m", "e", "f"), per_sm(arch, unit))
+            via = streamed
         ems.append(EinsumMapping(e.key, unit, (Level("hbm", stream), Level("l2", spatial),
-                                               Level("smem"), Level("registers", regs)),
-                                 streamed))
-        stages.append(Stage((e.key,), parallel_instances=min(par, instances)))
-    mp = Mapping(c, shapes, tuple(ems), (), tuple(stages), instances=instances)
+                                               Level("smem"), Level("registers", regs)), via))
+        if e.key not in grouped:
+            stages.append(Stage((e.key,), parallel_instances=min(par, instances)))
+        elif e.key == grouped[e.key][0]:
+            g = grouped[e.key]
+            inner = {by[k].output for k in g[:-1]}
+            read = [t for k in g for t in by[k].inputs if t in square]
+            fusion.append(FusionGroup(g, {t: "smem" for t in inner},
+                                      {t: "smem" for t in dict.fromkeys(read) if t not in inner}))
+            stages.append(Stage(g, "pipelined", 1, parallel_instances=min(par, instances)))
+    return Mapping(c, shapes, tuple(ems), tuple(fusion), tuple(stages), instances=instances)
+
+
+def standard_backward(a: Attention, arch) -> Choice:
+    """The standard backward (`backward_standard`) as separate kernels through HBM: dV = P^T dO
+    and dP = dO V^T, the row term D and dS each a kernel, then dQ = dS K and dK = dS^T Q; each
+    N x N matrix written once and read once per kernel."""
+    check_head_dim("standard", a.head_dim)
+    if a.groups != a.heads or a.causal:
+        raise ValueError("the standard backward models dense multi-head attention")
+    c = load("backward_standard")
+    mp = _kernels(a, arch, c, matmuls=tuple(e.key for e in c.einsums if e.key not in ("D", "dS")))
+    return best_of([((64, 64), lambda: mp, 1)], arch)
+
+
+#: the dropout mask PyTorch's CUDA dropout writes for the backward is one byte an element
+#: (aten/src/ATen/native/cuda/Dropout.cu: fused_dropout_cuda's mask is kByte, the later
+#: dropout_cuda<mask_t> a bool or uint8 tensor)
+DROPOUT_MASK_BYTES = 1
+_MASK = {"DM": DROPOUT_MASK_BYTES}
+#: training attention's matmuls (three_pass_dropout, backward_standard_dropout)
+_TRAIN_MATMUL = ("QK", "AV", "dV", "dPD", "dQ", "dKS")
+_WIDENED: dict[tuple, Cascade] = {}
+
+
+def with_word_bytes(name: str, widths: dict[str, int]) -> Cascade:
+    """A library cascade with some tensors at other element sizes (bytes), built once so the
+    compiled templates, keyed by cascade identity, are reused."""
+    key = (name, tuple(sorted(widths.items())))
+    if key not in _WIDENED:
+        c = copy.copy(load(name))
+        c.tensors = {t: replace(v, word_bytes=widths[t]) if t in widths else v
+                     for t, v in c.tensors.items()}
+        _WIDENED[key] = c
+    return _WIDENED[key]
+
+
+def standard_dropout(a: Attention, arch, pass_: str = "forward") -> Choice:
+    """Standard attention in training as the FA1 benchmark's PyTorch reference runs it, one
+    kernel per op: forward K scaling, QK^T, padding mask, row softmax, dropout, PV
+    (`three_pass_dropout`); backward the autograd kernels of each (`backward_standard_dropout`,
+    the softmax backward one row kernel)."""
+    check_head_dim("standard", a.head_dim)
+    if a.groups != a.heads or a.causal:
+        raise ValueError("the standard training mapping models dense multi-head attention")
+    if pass_ not in ("forward", "backward"):
+        raise ValueError(f"the pass must be forward or backward, got '{pass_}'")
+    if pass_ == "forward":
+        c, rows = with_word_bytes("three_pass_dropout", _MASK), (("GM", "SN", "SD", "A"),)
+    else:
+        c, rows = with_word_bytes("backward_standard_dropout", _MASK), (("D", "dS"),)
+    mp = _kernels(a, arch, c, rows, _TRAIN_MATMUL)
     return best_of([((64, 64), lambda: mp, 1)], arch)

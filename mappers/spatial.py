@@ -53,7 +53,7 @@ def first_fitting(candidates: Iterable[Mapping], arch, what: str) -> Mapping:
         t = templates[key]
         if t.compile(t.factors_of(m, arch)[None])[1][0]:
             return m
-    raise MappingError(f"no {what} fits '{arch.name}''s buffer")
+    raise MappingError(f"no {what} fits the buffer of '{arch.name}'")
 
 
 def fusemax(c: Cascade | None, head_dim: int, seq: int, instances: int, arch,

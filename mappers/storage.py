@@ -5,12 +5,12 @@ projection, FFN); the step is that cascade with one instance per layer. A system
 it, scored by the shared estimator; nothing here computes a latency:
 - `gpu`: everything on the GPU, the KV cache in its memory;
 - `deepspeed`: DeepSpeed ZeRO-Inference's KV offload: the KV cache in host DRAM in FP32 (or,
-  when it does not fit there, on the SSD), attention on the host CPU; q crosses PCIe down and
+  when it does not fit there, swapped by the OS to the SSD), attention on the host CPU; q crosses PCIe down and
   the attention output back (DeepSpeedExamples zero_inference/model-support.md);
-- `flexgen`: the KV cache on the SSD, streamed to the GPU;
+- `flexgen`: the KV cache in files on the SSD, streamed to the GPU through the host's file path;
 - `instinfer`: attention on the drive's engine next to its flash; only q, the new k and v and
   the attention output cross PCIe (Pan et al., arXiv 2409.04992);
-- `instinfer_sparse`: the same reading 1/8 of the KV cache (SparF's top-k tokens).
+- `instinfer_sparse`: the same with SparF (1/8 of the tokens kept; half the flash pages read).
 Where a tensor lives is `Mapping.home`; the PCIe traffic follows from it (mappers.plain).
 """
 
@@ -28,9 +28,14 @@ from .mapping import (EinsumMapping, FusionGroup, Level, Loop, Mapping, MappingE
 #: channels of one head, FP16 = 4 KB
 PAGE_TOKENS = 16
 PAGE_CHANNELS = 128
-#: SparF reads 1/8 of the KV cache (storage.md; the approximate-score pass over r channels
-#: is counted inside that 1/8, an assumption)
+#: SparF keeps 1/8 of the tokens (storage.md; InstAttention, HPCA 2025, Sec. V-B: compression
+#: ratio 1/8)
 SPARSE_FRACTION = 8
+#: ... but flash is read by whole pages of 16 tokens: the first, page-level step of SparF's
+#: dual-step loading "maintains about half sparsity" (InstAttention Sec. IV-C), so half the
+#: pages are read from flash and the NFC filters pass the kept tokens on (the engine is charged
+#: for what is read, and the approximate-score pass over r channels is left out: assumptions)
+SPARSE_PAGE_FRACTION = 2
 
 #: bytes of one linear layer's output block (features x batch, FP16) held on chip at a time:
 #: the blocks of every layer fit the GPU's L2 together (an assumption, 64 KB as one SM's
@@ -100,10 +105,13 @@ class DecodeShape:
 
 
 def kv_tokens_read(context: int, sparse: bool, paged: bool) -> int:
-    """Tokens of KV read per query: 1/8 of the context when sparse, rounded up to whole
-    flash pages of 16 tokens when the cache lives in flash (a partial page reads whole)."""
-    n = math.ceil(context / SPARSE_FRACTION) if sparse else context
-    return math.ceil(n / PAGE_TOKENS) * PAGE_TOKENS if paged else n
+    """Tokens of KV read per query: from flash, whole pages of 16 tokens (a partial page reads
+    whole), half of them when sparse (SparF's page-level step); from memory, the context or
+    1/8 of it when sparse."""
+    if not paged:
+        return math.ceil(context / SPARSE_FRACTION) if sparse else context
+    pages = math.ceil(context / PAGE_TOKENS)
+    return (math.ceil(pages / SPARSE_PAGE_FRACTION) if sparse else pages) * PAGE_TOKENS
 
 
 def _largest_divisor(n: int, at_most: int) -> int:

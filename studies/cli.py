@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import json
 import sys
 import re
@@ -10,6 +11,7 @@ from enum import Enum
 from importlib.metadata import PackageNotFoundError, version
 from typing import Annotated, Any
 
+import click
 import numpy as np
 import typer
 from rich.console import Console
@@ -20,21 +22,67 @@ from einsum_cascades import (Cascade, CascadeError, analyse, check_attention, li
                              random_inputs, run, symbolic_costs)
 from archsim.spec import SpecError
 from studies.arch_cli import arch_app
-from studies.bench_cli import bench
-from studies.compare_cli import compare
-from studies.evaluate_cli import evaluate
-from studies.reproduce_cli import reproduce_app
-from studies.sweep_cli import sweep
-from studies.bound_cli import bound_app
-from studies.plot_cli import plot
 
 out = Console(markup=False, highlight=False)
 err = Console(stderr=True, markup=False, highlight=False)
 
 
+#: commands imported only when they run, so `attnsim cascades` does not pay for numba, pandas
+#: and scipy: name -> (module, attribute: a command function or a Typer app, its one-line help)
+LAZY: dict[str, tuple[str, str, str]] = {
+    "evaluate": ("studies.evaluate_cli", "evaluate",
+                 "Map a workload with a design, score it, and say how long, how much energy and why."),
+    "compare": ("studies.compare_cli", "compare",
+                "Compare designs over sequence lengths: latency, energy, traffic, speedup over the first."),
+    "sweep": ("studies.sweep_cli", "sweep",
+              "Evaluate a design at every point of a grid; rows go to Parquet as batches finish."),
+    "plot": ("studies.plot_cli", "plot",
+             "Plot a sweep: one line per value of --color, one panel per value of --facet."),
+    "bound": ("studies.bound_cli", "bound_app", "Bounds: tile sparsity (GNA), roofline, DRAM traffic."),
+    "reproduce": ("studies.reproduce_cli", "reproduce_app",
+                  "Reproduce published results beside the published values."),
+    "bench": ("studies.bench_cli", "bench", "Score a standard batch of mappings and report mappings per second."),
+}
+
+
+def lazy_command(name: str) -> click.Command:
+    """Import the command NAME of LAZY and turn it into its Click command."""
+    module, attr, help_ = LAZY[name]
+    obj = getattr(importlib.import_module(module), attr)
+    if not isinstance(obj, typer.Typer):
+        obj, one = typer.Typer(add_completion=False, pretty_exceptions_enable=False), obj
+        obj.command(name)(one)
+        return typer.main.get_command(obj)
+    command = typer.main.get_group(obj)
+    command.help = command.help or help_
+    return command
+
+
 class OneLineErrors(TyperGroup):
     """Typer's command group; a user error is one line `error: ...` on stderr (one per problem
-    of a spec), exit code 2."""
+    of a spec), exit code 2. The LAZY commands are imported when run (help lists them unloaded)."""
+
+    listing = False  # True while the group's own help is drawn: LAZY commands stay unloaded
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        """The eager commands, then the lazy ones."""
+        return [*super().list_commands(ctx), *(n for n in LAZY if n not in self.commands)]
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        """The command NAME, importing it first if it is lazy (a stub while help is drawn)."""
+        if name in LAZY and name not in self.commands:
+            if self.listing:
+                return click.Command(name, help=LAZY[name][2])
+            self.add_command(lazy_command(name), name)
+        return super().get_command(ctx, name)
+
+    def format_help(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        """The group's help, listing lazy commands by their one-line help without importing them."""
+        self.listing = True
+        try:
+            super().format_help(ctx, formatter)
+        finally:
+            self.listing = False
 
     def main(self, *args: Any, **kwargs: Any) -> None:
         """Run the command line and exit with its status (never a traceback for user errors)."""
@@ -69,13 +117,6 @@ app = typer.Typer(
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 app.add_typer(arch_app, name="arch", help="Architecture specs: list, show and validate them.")
-app.command("bench")(bench)
-app.command("evaluate")(evaluate)
-app.command("compare")(compare)
-app.command("sweep")(sweep)
-app.command("plot")(plot)
-app.add_typer(bound_app, name="bound", help="Bounds: tile sparsity (GNA), roofline, DRAM traffic.")
-app.add_typer(reproduce_app, name="reproduce", help="Reproduce published results beside the published values.")
 
 
 class Format(str, Enum):

@@ -113,6 +113,14 @@ DESIGNS = {d.name: d for d in (
            lambda w, n, a: gpu.standard_backward(_prefill(w, n), a).mapping,
            "standard attention backward: dV, dP, softmax backward, dQ, dK as kernels via HBM",
            "a100"),
+    Design("standard_dropout", "three_pass_dropout", "gpu",
+           lambda w, n, a: gpu.standard_dropout(_prefill(w, n), a).mapping,
+           "standard attention in training (PyTorch): scale, QK, padding mask, softmax, dropout, "
+           "PV as kernels via HBM", "a100"),
+    Design("standard_dropout_backward", "backward_standard_dropout", "gpu",
+           lambda w, n, a: gpu.standard_dropout(_prefill(w, n), a, "backward").mapping,
+           "its autograd backward: PV, dropout, softmax, mask, QK and scale backward as kernels "
+           "via HBM", "a100"),
     Design("flash_decoding", "decode_split_k", "gpu",
            lambda w, n, a: gpu.flash_decoding(_decode(w, n), a).mapping,
            "Flash-Decoding (split-K) for one query over a context of the given length", "h100"),

@@ -16,7 +16,7 @@ from .arch_cli import SetOpt
 from .evaluate import DESIGNS, design, run_design
 from .gpu_evaluate import GPU_DESIGNS, evaluate_gpu, problem
 from .storage_cli import SYSTEM_HELP, evaluate_storage
-from .workloads import Workload, model, parse_count
+from .workloads import Workload, model, option_count
 
 out = Console(markup=False, highlight=False)
 
@@ -41,8 +41,8 @@ def evaluate(
         help="Energy accounting: complete, or artifact (FuseMax artifact's).")] = "complete",
     fmt: Annotated[str, typer.Option("--format", "-f", help="table or json.")] = "table",
     phase: Annotated[Optional[str], typer.Option(help="prefill or decode.")] = None,
-    context: Annotated[Optional[int], typer.Option(
-        min=1, help="Tokens in the KV cache (decode).")] = None,
+    context_text: Annotated[Optional[str], typer.Option(
+        "--context", help="Tokens in the KV cache (decode), e.g. 2048 or 128K.")] = None,
     system_name: Annotated[Optional[str], typer.Option("--system", help=SYSTEM_HELP)] = None,
     drives: Annotated[Optional[int], typer.Option(
         min=1, help="Drives splitting the heads (storage presets).")] = None,
@@ -75,6 +75,7 @@ def evaluate(
     """
     if fmt not in ("table", "json"):
         raise ValueError(f"--format must be table or json, got '{fmt}'")
+    context = option_count("--context", context_text)
     d = design(mapper)
     a = load_arch(arch or (d.arch if d.substrate == "gpu" else "fusemax"), overrides or ())
     if a.substrate == "storage":
@@ -91,7 +92,7 @@ def evaluate(
         raise ValueError(f"--causal and --kv-heads apply to the GPU mappers "
                          f"({', '.join(GPU_DESIGNS)}), not to '{mapper}'")
     if gpu_mapper:
-        r = evaluate_gpu(mapper, problem(w, parse_count(seq) if seq is not None else None, causal,
+        r = evaluate_gpu(mapper, problem(w, option_count("--seq", seq), causal,
                                          phase or "prefill", context, kv_heads), a, accounting)
     else:
         if phase is not None or context is not None:
@@ -99,7 +100,7 @@ def evaluate(
                              f"presets, not to '{mapper}' on '{a.name}'")
         if seq is None:
             raise ValueError("give --seq, the sequence length (e.g. 64K)")
-        r = run_design(d, w, parse_count(seq), a, accounting)
+        r = run_design(d, w, option_count("--seq", seq), a, accounting)
     r = {"mapper": mapper, "model": w.name} | r
     if fmt == "json":
         typer.echo(json.dumps(r, indent=2))

@@ -36,6 +36,9 @@ GPU_DESIGNS = {d.name: d for d in (
     GpuDesign("fa1", "prefill", lambda a, arch: gpu.fa1(a, arch, "forward")),
     GpuDesign("fa1_backward", "prefill", lambda a, arch: gpu.fa1(a, arch, "backward")),
     GpuDesign("standard_backward", "prefill", gpu.standard_backward),
+    GpuDesign("standard_dropout", "prefill", lambda a, arch: gpu.standard_dropout(a, arch)),
+    GpuDesign("standard_dropout_backward", "prefill",
+              lambda a, arch: gpu.standard_dropout(a, arch, "backward")),
     GpuDesign("flash_decoding", "decode", gpu.flash_decoding),
     GpuDesign("lean", "decode", gpu.lean),
 )}

@@ -96,7 +96,7 @@ def parse_grid(item: str, arch: str = "fusemax", overrides: tuple[str, ...] = ()
         hint = f"did you mean '{close[0]}'?" if close else \
             f"workload fields: {', '.join(WORKLOAD_FIELDS)}; or a spec path like global_buffer.capacity"
         raise ValueError(f"--grid {name}: unknown field ({hint})")
-    values, texts = _spec_values(name, text)
+    values, texts = _spec_values(f"--grid {name}", text)
     if len(set(texts)) != len(texts):
         raise ValueError(f"--grid {name}: values repeat after rounding ({text})")
     for k in sorted({0, len(texts) - 1} | ({values.index(min(values)), values.index(max(values))}
@@ -120,8 +120,8 @@ def _counts(name: str, text: str) -> list[int]:
     return values
 
 
-def _spec_values(name: str, text: str) -> tuple[list, list[str]]:
-    """Spec values as numbers (shapes as text) and their `--set` texts."""
+def _spec_values(label: str, text: str) -> tuple[list, list[str]]:
+    """Spec values as numbers (shapes as text) and their `--set` texts (errors name LABEL)."""
     try:
         if ".." in text:
             raw, fmt = _geometric(text, _number)
@@ -140,7 +140,7 @@ def _spec_values(name: str, text: str) -> tuple[list, list[str]]:
             raise ValueError("shapes and numbers mixed")
         return values, texts
     except ValueError as exc:
-        raise ValueError(f"--grid {name}: {exc}") from None
+        raise ValueError(f"{label}: {exc}") from None
 
 
 def _check_path(name: str, text: str, arch: str, overrides: tuple[str, ...]) -> None:

@@ -14,6 +14,11 @@ from .storage import SYSTEMS, evaluate_step, kv_cache_bytes
 
 DATA = Path(__file__).with_name("data") / "instinfer"
 PROMPT, GENERATED = 1024, 1024           # storage.md: 1024 input + 1024 output tokens
+#: the paper's workloads that differ (InstAttention Sec. VI-A): Llama-2 2048 + 2048 tokens
+WORKLOAD = {"llama-2-13b": (2048, 2048)}
+#: "To accommodate all the parameters of OPT-30B, we use two A6000 GPUs" (Sec. VI-A): modelled as
+#: one GPU with both memories (layers split between the two, run in turn: an assumption)
+GPU_MEMORY = {"opt-30b": "96GB"}
 BATCHES = tuple(2 ** k for k in range(9))  # 1 .. 256
 DRIVES = tuple(range(1, 21))
 DRIVE_SYSTEMS = ("instinfer", "instinfer_sparse", "flexgen")
@@ -39,12 +44,22 @@ def sweep_points(models: list[str]) -> list[tuple[str, str, int, int]]:
     return pts
 
 
-def rows(models: list[str], progress: Callable[[], None] | None = None) -> list[dict]:
-    """Throughput of each point at the mean decode context, capacity at the longest."""
+def step(system: str, model: str, batch: int, drives: int = 1) -> dict:
+    """One decode step of the paper's workload for `model` on its testbed: at the mean decode
+    context (prompt + generated / 2), capacity checked at the longest."""
+    prompt, generated = WORKLOAD.get(model, (PROMPT, GENERATED))
     arch = load_arch("instinfer_csd")
+    if model in GPU_MEMORY:
+        arch = arch.with_overrides([f"gpu_hbm.capacity={GPU_MEMORY[model]}"])
+    return evaluate_step(system, llm(model), batch, prompt + generated // 2, drives, arch,
+                         prompt + generated)
+
+
+def rows(models: list[str], progress: Callable[[], None] | None = None) -> list[dict]:
+    """Throughput of each point of the sweep (`step`)."""
     out = []
     for s, m, b, n in sweep_points(models):
-        r = evaluate_step(s, llm(m), b, PROMPT + GENERATED // 2, n, arch, PROMPT + GENERATED)
+        r = step(s, m, b, n)
         out.append({k: r.get(k) for k in ROW_KEYS})
         if progress:
             progress()
@@ -78,7 +93,15 @@ def modelled(claim: str, rs: list[dict], model: str = "OPT-13B") -> tuple[float,
         last = max(k for k, r in enumerate(ds) if r["kv_home"] == "host_dram" and not r["oom"])
         after = ds[last + 1]
         return (ds[last]["tokens_per_s"] / after["tokens_per_s"],
-                f"batch {ds[last]['batch']} in host DRAM vs {after['batch']} on the SSD")
+                f"batch {ds[last]['batch']} in host DRAM vs {after['batch']} swapped to the SSD")
+    if claim in RATIOS:
+        (num, nb, nd), (den, db, dd), m = RATIOS[claim]
+        a, b = step(num, m, nb, nd), step(den, m, db, dd)
+        return (a["tokens_per_s"] / b["tokens_per_s"],
+                f"{m}: {num} batch {nb} on {nd} drive(s) / {den} batch {db} on {dd}")
+    if claim == "kv_access_share_bs64":
+        r = step("instinfer", "opt-13b", 64)
+        return r["split_s"]["attention_s"] / r["latency_s"], "attention's share of the step"
     if claim == "pcie_traffic_reduction":
         arch = load_arch("instinfer_csd")
         f, i = (evaluate_step(s, llm("opt-13b"), 64, 2048, 1, arch)["bytes"]
@@ -95,6 +118,23 @@ def modelled(claim: str, rs: list[dict], model: str = "OPT-13B") -> tuple[float,
     if claim == "kv_cache_gb":
         return kv_cache_bytes(llm("opt-13b"), 16, 2048, False, False) / 1e9, "batch 16, 2048 tokens"
     raise ValueError(f"unknown claim '{claim}'")
+
+
+#: the paper's throughput ratios (InstAttention Sec. VI-C, E), as (numerator, denominator, model),
+#: each side (system, batch, drives)
+RATIOS = {
+    "dense_over_flexgen_bs64": (("instinfer", 64, 1), ("flexgen", 64, 1), "opt-13b"),
+    "sparse_over_dense_bs256": (("instinfer_sparse", 256, 1), ("instinfer", 256, 1), "opt-13b"),
+    "two_drive_dense_over_flexgen": (("instinfer", 256, 2), ("flexgen", 32, 2), "opt-13b"),
+    "drives_20_over_1_dense": (("instinfer", 256, 20), ("instinfer", 256, 1), "opt-13b"),
+    "drives_20_over_1_sparse": (("instinfer_sparse", 256, 20), ("instinfer_sparse", 256, 1),
+                                "opt-13b"),
+    "opt30b_dense_over_flexgen": (("instinfer", 128, 1), ("flexgen", 8, 1), "opt-30b"),
+    "opt30b_sparse_over_flexgen": (("instinfer_sparse", 128, 1), ("flexgen", 8, 1), "opt-30b"),
+    "llama2_dense_over_flexgen": (("instinfer", 128, 1), ("flexgen", 16, 1), "llama-2-13b"),
+    "llama2_sparse_over_flexgen": (("instinfer_sparse", 128, 1), ("flexgen", 16, 1),
+                                   "llama-2-13b"),
+}
 
 
 def claims(rs: list[dict]) -> list[dict]:

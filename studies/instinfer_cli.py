@@ -21,14 +21,16 @@ out = Console(markup=False, highlight=False)
 
 def instinfer(
     models: Annotated[str, typer.Option(
-        help="Comma list of opt-13b, opt-30b, llama-2-13b (the claims are OPT-13B's).")] = "opt-13b",
+        help="Comma list of opt-13b, opt-30b, llama-2-13b (each on the paper's workload: "
+             "Llama-2 2048 + 2048 tokens, OPT-30B on two GPUs' memory).")] = "opt-13b",
     fmt: Annotated[str, typer.Option("--format", "-f", help="table or json.")] = "table",
     out_dir: Annotated[Optional[Path], typer.Option(
         "--out", help="Also write rows.csv, claims.csv and throughput.html here.")] = None,
 ) -> None:
     """InstInfer (arXiv 2409.04992): tokens/s of gpu, deepspeed, flexgen, instinfer and
     instinfer_sparse over batch 1..256 (one drive) and of the drive systems over 1..20 drives
-    (batch 256), decoding 1024 tokens after a 1024-token prompt; the paper's points beside.
+    (batch 256), decoding 1024 tokens after a 1024-token prompt (Llama-2: 2048 + 2048); the
+    paper's points (studies/data/instinfer/claims.csv) beside.
 
     JSON is the list of rows (system, model, batch, drives, tokens_per_s, oom, ...).
 
@@ -44,7 +46,7 @@ def instinfer(
     for key in keys:
         llm(key)  # an unknown model is a one-line error before any work
     if "opt-13b" not in keys:
-        keys.insert(0, "opt-13b")  # the published points are OPT-13B's
+        keys.insert(0, "opt-13b")  # the claims read from the sweep are OPT-13B's
     with Progress(console=Console(stderr=True), transient=True) as bar:
         task = bar.add_task("systems x batch x drives", total=len(study.sweep_points(keys)))
         rows = study.rows(keys, progress=lambda: bar.advance(task))
@@ -87,7 +89,7 @@ def print_tables(rows: list[dict], claims: list[dict]) -> None:
                 cells.append("oom" if r["oom"] else f"{r['tokens_per_s']:.3g}")
             d.add_row(str(n), *cells)
         out.print(d)
-    c = Table(title="published points (OPT-13B)")
+    c = Table(title="published points (InstAttention HPCA 2025, ZeRO-Inference)")
     for col in ("claim", "attnsim", "published", "ratio", "how"):
         c.add_column(col)
     for x in claims:

@@ -29,11 +29,12 @@ SYSTEMS = {s.name: s for s in (
 
 DESCRIPTIONS = {
     "gpu": "KV cache in GPU memory (out of memory where weights + KV exceed it)",
-    "deepspeed": "ZeRO-Inference: FP32 KV cache in host DRAM (on the SSD when full), attention "
-                 "on the host CPU; q down and the output back over PCIe x16",
-    "flexgen": "KV cache on the conventional SSD, streamed over PCIe to the GPU",
+    "deepspeed": "ZeRO-Inference: FP32 KV cache in host DRAM (swapped to the SSD when full), "
+                 "attention on the host CPU; q down and the output back over PCIe x16",
+    "flexgen": "KV cache in files on the conventional SSD, read through the host's file path "
+               "and streamed over PCIe to the GPU",
     "instinfer": "attention in the drive next to the flash; q, k, v and the output cross PCIe",
-    "instinfer_sparse": "InstInfer reading 1/8 of the KV cache (SparF)",
+    "instinfer_sparse": "InstInfer with SparF: 1/8 of the tokens kept, half the flash pages read",
 }
 
 ASSUMPTIONS = (
@@ -49,20 +50,26 @@ ASSUMPTIONS = (
     "drive has its own flash channels and PCIe x4, the host's PCIe x16 is shared",
     "instinfer: GPU layers and drive attention take turns within a layer (data dependence); "
     "the engine overlaps its flash reads with its compute",
-    "instinfer_sparse: 1/8 of the tokens' K and V read (the approximate-score pass counted "
-    "inside that 1/8); K also stored channel-major, so K takes twice the flash space",
+    "instinfer_sparse: SparF's page-level step reads half of the K and V pages from flash "
+    "(InstAttention Sec. IV-C, 'about half sparsity'); the approximate-score pass over r "
+    "channels is left out; K also stored channel-major, so K takes twice the flash space",
+    "flexgen: its KV files are read through one host file path at 2.0 GiB/s (CHEOPS'25 "
+    "measurement of FlexGen's KV offload), shared by all SSDs (instinfer_csd.yaml, page_cache)",
     "deepspeed: ZeRO-Inference's KV offload (DeepSpeedExamples zero_inference/model-support.md "
     "and its transformers fork): the cache is an FP32 host buffer, attention runs on the CPU "
     "in FP32 at FlexGen's fitted CPU-attention rate (instinfer_csd.yaml, cpu), serially with "
-    "the GPU's layers; the cache lives in one place: host DRAM if it fits whole, else the SSD",
+    "the GPU's layers; the cache lives in one place: host DRAM if it fits whole, else the OS "
+    "swaps it to the SSD (InstAttention Sec. VI-C: 'kernel swapping'), read back by page "
+    "faults at Linux's measured 414 MB/s sequential swap-in (instinfer_csd.yaml, swap) for "
+    "the whole decode (the placement at the longest context holds for every step)",
     "throughput = batch / latency of one step at the mean context (prompt + generated / 2) in "
     "reproductions; capacity is checked at the longest context",
 )
 
 
 #: components the systems place work and data on (the names of archsim/presets/instinfer_csd.yaml)
-COMPONENTS = ("gpu_hbm", "host_dram", "ssd", "nand", "engine", "cpu", "tensor_core", "cuda_core",
-              "sfu")
+COMPONENTS = ("gpu_hbm", "host_dram", "ssd", "swap", "nand", "engine", "cpu", "tensor_core",
+              "cuda_core", "sfu")
 
 
 def system(name: str) -> System:
@@ -127,7 +134,8 @@ def placement(sys: System, model: LLM, batch: int, context: int, arch,
         return kv_home, w_home, (f"weights {weights / gb:.1f} GB exceed {gpu} and {host} "
                                  f"{_capacity(arch, host) / gb:.0f} GB")
     if sys.name == "deepspeed" and kv > host_free:
-        kv_home = "ssd"  # spills: ZeRO-Inference offloads to one device, host DRAM or NVMe
+        # spills: ZeRO-Inference's KV offload has no NVMe target; the OS swaps its buffer out
+        kv_home = "swap"
         kv = kv_cache_bytes(model, batch, context, True, False, sys.attention_word_bytes)
     free = host_free if kv_home == host else _capacity(arch, kv_home)
     if kv > free:

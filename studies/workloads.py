@@ -57,6 +57,14 @@ def parse_count(text: str) -> int:
     return int(m[1]) * _SUFFIX[m[2].upper()]
 
 
+def option_count(option: str, text: str | None) -> int | None:
+    """The count an option was given (None when absent); a bad one is an error naming OPTION."""
+    try:
+        return None if text is None else parse_count(text)
+    except ValueError as exc:
+        raise ValueError(f"{option}: {exc}") from None
+
+
 def parse_counts(text: str) -> list[int]:
     """`1K..1M*4` (geometric range, STOP included when reached), `1K,4K`, or one count."""
     if ".." in text:

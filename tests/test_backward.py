@@ -91,3 +91,16 @@ def test_backward_passes_and_costs():
     assert "exp" not in s and f["exp"] == M * P  # the recomputation Flash pays for
     assert s["*"] == 2 * E * M * P + 2 * F * M * P + 2 * M * P
     assert f["*"] - s["*"] == E * M * P + F * P - M * P  # + recomputed scores, + D, - (P*dP)
+
+
+@pytest.mark.parametrize("e, f, m, p, m0", SHAPES[:3])
+def test_standard_dropout_backward_reduces_to_standard(e, f, m, p, m0):
+    # with nothing dropped (DM = 1), no key padded (PK = 1) and unit scale, the training
+    # backward (dropout, mask and scaling backward kernels) gives the plain gradients
+    q, k, v, do = problem(e, f, m, p, m0)
+    _, pr, _, _ = forward(q, k, v)
+    c = load("backward_standard_dropout")
+    out = run(c, {"Q": q, "KS": k, "V": v, "dO": do, "A": pr, "PD": pr, "DM": np.ones_like(pr),
+                  "PK": np.ones(m), "SC": np.array(1.0)}, {"e": e, "f": f, "m": m, "p": p})
+    for name, ref in zip(("dQ", "dK", "dV"), gradients(q, k, v, do)):
+        assert np.max(np.abs(out.tensors[name] - ref)) < 1e-10

@@ -125,3 +125,17 @@ def test_main_in_a_subprocess_reports_one_line():
     assert proc.returncode == 2 and proc.stdout == ""
     assert proc.stderr.splitlines() == [
         "error: bad --shape item 'm=abc': expected RANK=INTEGER, as in --shape e=64,m=1024"]
+
+
+def test_lazy_commands_help_is_their_own_and_startup_skips_the_heavy_stack():
+    from studies.cli import LAZY, lazy_command
+    for name, (_, _, short) in LAZY.items():
+        command = lazy_command(name)
+        assert short == command.get_short_help_str(limit=200), name
+    code = ("import sys, studies.cli; "
+            "print(sorted(m for m in ('numba', 'pandas', 'scipy', 'mappers') if m in sys.modules))")
+    loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            cwd=ROOT, check=True).stdout.strip()
+    assert loaded == "[]", f"attnsim's startup imports {loaded}"
+    listed = invoke("--help").stdout
+    assert all(name in listed for name in LAZY)

@@ -29,7 +29,7 @@ def test_evaluate_gpu_json_fields():
 
 def test_evaluate_gpu_defaults_to_h100_and_decode_phase():
     r = runner.invoke(app, BASE + ["--mapper", "flash_decoding", "--phase", "decode",
-                                   "--context", "65536", "-f", "json"])
+                                   "--context", "64K", "-f", "json"])
     assert r.exit_code == 0, r.output
     d = json.loads(r.output)
     assert d["arch"] == "h100" and d["problem"]["keys"] == 65536 and d["problem"]["queries"] == 1
@@ -44,6 +44,7 @@ def test_evaluate_gpu_defaults_to_h100_and_decode_phase():
     (["--mapper", "fa3", "--seq", "1K", "--head-dim", "100"], "head dim 100 is not supported"),
     (["--mapper", "fa2", "--seq", "0"], "expected a positive count"),
     (["--mapper", "flash_decoding", "--phase", "decode"], "needs --context"),
+    (["--mapper", "lean", "--phase", "decode", "--context", "12x"], "--context: expected a positive"),
     (["--mapper", "fa2", "--seq", "1000"], "multiple of 16"),
     (["--mapper", "lean", "--seq", "1K"], "is a decode mapper"),
     (["--mapper", "fa2", "--seq", "1K", "--phase", "sideways"], "prefill or decode"),

@@ -122,10 +122,11 @@ def fa1_rows():
 
 
 @pytest.mark.xfail(strict=True, reason=(
-    "standard fwd + bwd is 29.5 GB vs 40.3 (-27%): the model's kernels write each N x N matrix "
-    "once and read it once per kernel (forward S, P; backward P x3, dP, dS); the rest needs "
-    "PyTorch's separate scaling, causal-mask and dropout kernels, which the paper does not "
-    "itemise (unsourced, not modelled; docs/gpu-model.md)"))
+    "standard fwd + bwd is 45.1 GB vs 40.3 (+12%, over 10%): every kernel of the FA1 "
+    "benchmark's PyTorch reference (flash-attention benchmarks/benchmark_flash_attention.py, "
+    "2022-05-26: K scaled, QK^T, padding mask, softmax, dropout 0.1, PV, and their autograd "
+    "backward) writes and reads its N x N tensors through HBM, 20 N x N passes (the dropout "
+    "mask at 1 byte); what the profiled run saved beyond that is not stated (docs/gpu-model.md)"))
 def test_fa1_gpt2_standard_hbm_traffic_within_10pct(fa1_rows):
     # FA1 paper Fig. 2 left: GPT-2 medium attention on A100, forward + backward: 40.3 GB
     row = fa1_rows["standard"]
@@ -133,10 +134,12 @@ def test_fa1_gpt2_standard_hbm_traffic_within_10pct(fa1_rows):
 
 
 @pytest.mark.xfail(strict=True, reason=(
-    "FA1 fwd + bwd is 9.4 GB vs 4.4 (+114%): the backward's on-chip tiles (S, P, dP, dS, each "
-    "Br x Bc, no space shared in place) do not fit A100's shared memory and registers at FA1's "
-    "Bc = 321, so the backward runs Bc = 128 (8 K/V blocks, dQ, Q, dO read per block); FA1's "
-    "Algorithm 4 reuses buffers, which the footprint model does not (docs/gpu-model.md)"))
+    "FA1 fwd + bwd is 8.4 GB vs 4.4 (+91%): with the released kernel's blocks (16 x 256: "
+    "fmha_*_sm80.cu) and its FP32 O and dQ accumulators (fmha_api.cpp o_tmp, dq_tmp), Q, dO, "
+    "the accumulators and row statistics are re-read and re-written in HBM per K/V block "
+    "(Tc = 4); the re-reads of a head's query-side tensors (~0.4 MB, 108 heads at once ~42 MB "
+    "vs A100's 40 MB L2) partly hit L2, which the model (L2 reuse not tracked across "
+    "concurrent heads) does not count (docs/gpu-model.md)"))
 def test_fa1_gpt2_flash_hbm_traffic_within_10pct(fa1_rows):
     # FA1 paper Fig. 2 left: GPT-2 medium attention on A100, forward + backward: 4.4 GB
     row = fa1_rows["flash"]
@@ -145,18 +148,24 @@ def test_fa1_gpt2_flash_hbm_traffic_within_10pct(fa1_rows):
 
 def test_fa1_traffic_orders_as_published(fa1_rows):
     # FA1 Fig. 2: FlashAttention moves far less HBM traffic than standard (40.3 / 4.4 = 9.2x)
-    # and runs faster (41.7 / 7.3 ms); the model keeps both orders (3.1x fewer bytes)
+    # and runs faster (41.7 / 7.3 ms); the model keeps both orders (5.4x fewer bytes)
     std, fl = fa1_rows["standard"], fa1_rows["flash"]
     assert std["hbm_gb"] > 2.5 * fl["hbm_gb"] and std["runtime_ms"] > fl["runtime_ms"]
-    # the standard backward moves more than its forward (7 vs 4 N x N passes or more)
-    assert std["backward_hbm_gb"] > 2 * std["forward_hbm_gb"]
+    # the standard backward moves more than its forward (11.5 vs 8.5 N x N passes)
+    assert std["backward_hbm_gb"] > 1.3 * std["forward_hbm_gb"]
 
 
-def test_fa1_block_sizes_follow_its_rule(fa1_rows):
-    # FA1 Algorithm 1 line 1: Bc = ceil(M / 4d), Br = min(Bc, d); A100: M = 164 KB / 2 B
+def test_fa1_block_sizes_follow_its_rule_and_kernel(fa1_rows):
+    # FA1 Algorithm 1 line 1: Bc = ceil(M / 4d), Br = min(Bc, d); A100: M = 164 KB / 2 B.
+    # The released kernels (flash-attention v0.1, fmha_fprop_fp16_kernel.sm80.cu and
+    # fmha_dgrad_fp16_kernel_loop.sm80.cu, d = 64, seq > 256) run 256-key blocks, 16 query
+    # rows a step, forward and backward: the mapping takes those (both fit on chip)
     from mappers.gpu import fa1_tiles
     assert fa1_tiles(load_arch("a100"), 64) == (64, 321)
-    assert fa1_rows["flash"]["tiles"][:2] == [64, 321]
+    assert fa1_rows["flash"]["tiles"] == [16, 256, 16, 256]
+    # where the released kernel does not loop over K/V blocks (256 keys) the paper's rule holds
+    a = Attention(8, 16, 64, 256)
+    assert evaluate_gpu("fa1", a, load_arch("a100"))["tiles"] == [64, 321]
 
 
 def test_fa1_forward_rereads_output_per_key_block():
@@ -168,9 +177,9 @@ def test_fa1_forward_rereads_output_per_key_block():
     assert fa2 == pytest.approx(4 * 64 * 16 * 1024 * 64 * 2)
     fa1 = evaluate_gpu("fa1", a, arch)["hbm_bytes"]
     assert fa1 > 3 * fa2
-    # same bytes per tensor, Tc = 13 K/V blocks instead of 4: Algorithm 1 moves (2 + 3 Tc) N d
-    # (K, V once; Q, O read and O written per block), 41 / 14 = 2.9x; the deferred division
-    # (AV = RNV / RD) adds 2 N d to both
+    # same bytes per tensor, Tc = 16 K/V blocks of 256 instead of 4: Algorithm 1 moves
+    # (2 + 3 Tc) N d (K, V once; Q, O read and O written per block; O in FP32 here, twice the
+    # bytes), well over 2.5x; the deferred division (AV = RNV / RD) adds to both
     long = Attention(16, 16, 64, 4096)
     assert evaluate_gpu("fa1", long, arch)["hbm_bytes"] > 2.5 * fa1
 

@@ -22,10 +22,12 @@ shapes_st = st.fixed_dictionaries({
 })
 
 
-#: forward attention cascades: they read Q, K, V and write one output (the backward cascades,
-#: with outputs dQ, dK, dV, are checked against gradients in test_backward.py)
+#: forward attention cascades: they read Q, K, V (and sparsity patterns) and write one output
+#: (the backward cascades, with outputs dQ, dK, dV, are checked against gradients in
+#: test_backward.py; training attention, with scale, mask and dropout inputs, below)
 ATTENTION = [n for n in library.names()
-             if {"Q", "K", "V"} <= set(load(n).inputs) and len(load(n).outputs) == 1]
+             if set(load(n).inputs) - set(load(n).patterns) == {"Q", "K", "V"}
+             and len(load(n).outputs) == 1]
 
 
 def for_cascade(c, shapes):
@@ -43,6 +45,17 @@ def test_equals_softmax_attention(name, shapes, seed):
     c = load(name)
     err = check_attention(c, for_cascade(c, shapes), seed=seed)
     assert err < 1e-9
+
+
+@SETTINGS
+@given(shapes=shapes_st, seed=st.integers(0, 2**16))
+def test_training_attention_with_nothing_masked_or_dropped_is_attention(shapes, seed):
+    # three_pass_dropout at unit scale, no padded key and nothing dropped is softmax attention
+    c = load("three_pass_dropout")
+    s = for_cascade(c, shapes)
+    inputs = random_inputs(c, s, seed) | {"SC": np.array(1.0), "PB": np.zeros(s["m"]),
+                                          "DM": np.ones((s["m"], s["p"]))}
+    assert check_attention(c, s, inputs=inputs) < 1e-9
 
 
 @pytest.mark.parametrize("name", library.names())

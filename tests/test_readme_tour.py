@@ -45,8 +45,8 @@ def fixed_width() -> Iterator[None]:
 
 def output(args: str) -> str:
     """What `attnsim ARGS` prints, stdout then stderr, trailing spaces dropped."""
-    with fixed_width():
-        result = CliRunner().invoke(app, shlex.split(args))
+    with fixed_width():  # consoles of commands imported during the run read COLUMNS
+        result = CliRunner(env={"COLUMNS": str(WIDTH)}).invoke(app, shlex.split(args))
     text = result.stdout + result.stderr
     return "\n".join(line.rstrip() for line in text.splitlines()) + "\n"
 

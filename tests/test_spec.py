@@ -128,16 +128,21 @@ def test_instinfer_drive_host_and_gpu():
     assert peak_flops(a, "engine") == pytest.approx(650e9)
     assert a.memories["gpu_hbm"].capacity_bytes == 48e9
     assert a.memories["host_dram"].capacity_bytes == 96e9
-    assert a.roots() == ("gpu_hbm", "host_dram", "nand", "ssd")
-    assert a.memory_levels() == ("gpu_hbm", "host_dram", "nand", "ssd", "drive_dram", "l2",
-                                 "smem", "registers")
+    assert a.roots() == ("gpu_hbm", "host_dram", "nand", "ssd", "swap")
+    assert a.memory_levels() == ("gpu_hbm", "host_dram", "nand", "ssd", "swap", "drive_dram", "l2",
+                                 "page_cache", "smem", "registers")
     assert a.units() == ("cpu", "engine", "cuda_core", "sfu", "tensor_core")
     # the host CPU at FlexGen's fitted CPU-attention rate, 12.3 GFLOP/s (an effective rate)
     assert peak_flops(a, "cpu") == pytest.approx(12.3e9, rel=1e-3)
-    assert a.link_names() == ("pcie_x16", "pcie_x4", "ssd_pcie_x4") and a.substrate == "storage"
+    assert a.link_names() == ("pcie_x16", "pcie_x4", "ssd_pcie_x4", "swap_pcie_x4")
+    assert a.substrate == "storage"
     # the conventional SSD (Samsung 980 Pro): 7,000 MB/s sequential read, PCIe 4.0 x4
     assert a.memories["ssd"].bandwidth_bytes_per_s == 7e9
-    assert a.links["ssd_pcie_x4"].between == ("ssd", "host_dram")
+    assert a.links["ssd_pcie_x4"].between == ("ssd", "page_cache")
+    # FlexGen's file path: 2.0 GiB/s through it (CHEOPS'25), each byte written in and read out
+    assert a.memories["page_cache"].bandwidth_bytes_per_s == pytest.approx(2 * 2 * 1024 ** 3,
+                                                                          rel=1e-3)
+    assert a.links["swap_pcie_x4"].between == ("swap", "host_dram")
 
 
 def reversed_components(text: str) -> str:
