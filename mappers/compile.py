@@ -11,7 +11,10 @@ unit's PEs, tiles within every memory's capacity).
 
 Factors come as columns of an array F[n, C]: by default one column per loop slot of every
 Einsum (`factors_of`), or any other layout given by `bind(columns, base)`, e.g. the shared nest
-of a fused cascade where many Einsums read the same column.
+of a fused cascade where many Einsums read the same column. What a mapping fixes besides its
+factors but not its loop structure (its shapes, instances and rounds, op counts and fixed
+epochs) is its `Rows`: mappings of one `family` compile with one Template, each candidate
+bringing its own row (`rows_of`), by default the row of the mapping the Template was built from.
 
 A tensor homed off a path (`Mapping.home`) adds route entries: the first traffic term of the
 tensor (at the depth where it enters the path) also reads, writes or crosses, by the same
@@ -45,16 +48,19 @@ class _Slot:
 
 @dataclass
 class _Products:
-    """Products of factor columns: start/end into `cols`, times a constant."""
+    """Products of factor columns: start/end into `cols`, times a constant and a row
+    parameter (`param`, -1 for none)."""
 
     cols: list[int] = field(default_factory=list)
     start: list[int] = field(default_factory=list)
     end: list[int] = field(default_factory=list)
     const: list[float] = field(default_factory=list)
+    param: list[int] = field(default_factory=list)
     seen: dict[tuple, int] = field(default_factory=dict)
 
-    def add(self, members: list[tuple[int, float]]) -> int:
-        """A product of (column or -1, factor) members; returns its id (shared when equal)."""
+    def add(self, members: list[tuple[int, float]], param: int = -1) -> int:
+        """A product of (column or -1, factor) members, times row parameter `param` (after the
+        constants, before the columns); returns its id (shared when equal)."""
         c = 1.0
         used = []
         for col, factor in members:
@@ -62,13 +68,14 @@ class _Products:
                 c *= factor
             else:
                 used.append(col)
-        key = (tuple(sorted(used)), c)
+        key = (tuple(sorted(used)), c, param)
         if key not in self.seen:
             self.seen[key] = len(self.start)
             self.start.append(len(self.cols))
             self.cols.extend(key[0])
             self.end.append(len(self.cols))
             self.const.append(c)
+            self.param.append(param)
         return self.seen[key]
 
 
@@ -81,8 +88,8 @@ class Kernel:
     start: np.ndarray
     end: np.ndarray
     const: np.ndarray
-    check_prod: np.ndarray   # products that must equal ...
-    check_value: np.ndarray  # ... these shapes
+    param: np.ndarray        # [K] row parameter each product takes (`Rows.params`), -1 none
+    check_prod: np.ndarray   # products that must equal the shapes (`Rows.checks`)
     lanes_prod: np.ndarray   # [E]
     terms: np.ndarray        # [Tm, 10] int: e, g, child, tensor, is_out, tile, deliv, res, whole, traffic
     word: np.ndarray         # [Tm] bytes per element moved (times the share of a spill variant)
@@ -91,6 +98,42 @@ class Kernel:
     points_prod: np.ndarray  # [E] iteration-space points of each Einsum
     rf_terms: np.ndarray     # [R, 6] int: e, is_out, in_pes, arriving, whole, copies (products)
     route: np.ndarray        # [R, 3] int: term, level or link index, 0 read / 1 write / 2 link
+
+
+@dataclass
+class Rows:
+    """What mappings of one `family` differ in besides their loop factors, a row each: the
+    shapes their factors multiply to, their instances and rounds (parameters of the products),
+    op counts and the epochs of stages that fix them."""
+
+    checks: np.ndarray  # [n, C] shape of each (Einsum, rank): Einsums in order, ranks by space
+    params: np.ndarray  # [n, 1 + E + S] instances, instances per round of each Einsum (its
+    #                     stage's parallel instances), rounds of each stage
+    ops: np.ndarray     # [n, E, O] ops of each Einsum, all instances
+    epochs: np.ndarray  # [n, S] fixed epochs of each stage times its rounds
+
+    @classmethod
+    def stack(cls, rows: list["Rows"]) -> "Rows":
+        """Rows of many mappings as one."""
+        return cls(*(np.concatenate([getattr(r, f.name) for r in rows]) for f in fields(cls)))
+
+
+def rows_of(m: Mapping, arrays: ArchArrays) -> Rows:
+    """A mapping's row of `Rows` (raises MappingError for instances it cannot run)."""
+    c = m.cascade
+    full = c.resolve_shapes(m.shapes)
+    work = {e.key: e for e in working_einsums(c)}
+    ops = op_counts(c, m.shapes)
+    op_arr = np.zeros((1, len(m.einsums), len(arrays.ops)))
+    for k, em in enumerate(m.einsums):
+        for op, n in ops[em.einsum].items():
+            op_arr[0, k, arrays.ops.index(op)] = n * m.instances
+    stages = m.stages_or_default()
+    params = ([float(m.instances)] + [m.instances / m.einsum_rounds(em.einsum) for em in m.einsums]
+              + [float(m.stage_rounds(st)) for st in stages])
+    return Rows(np.array([[float(full[r]) for em in m.einsums for r in work[em.einsum].space]]),
+                np.array([params]), op_arr,
+                np.array([[float(st.epochs * m.stage_rounds(st)) for st in stages]]))
 
 
 @dataclass
@@ -107,10 +150,8 @@ class Template:
     capacity: np.ndarray
     n_tensors: int
     static: MappingBatch
-    instances: int
+    rows: Rows  # those of the mapping it was built from, for factors given without rows
     n_links: int
-    rounds: tuple[int, ...]  # per Einsum, rounds of its stage's parallel instances
-    stage_rounds: tuple[int, ...]
     epoch_slots: tuple[tuple[int, frozenset] | None, ...]  # per stage: (Einsum, ranks) if derived
     _identity: Kernel | None = None
 
@@ -174,10 +215,10 @@ class Template:
         epochs = tuple((keys.index(st.einsums[0]), frozenset(epoch_ranks(c, st)))
                        if st.mode == "pipelined" and st.epochs == 0 else None
                        for st in m.stages_or_default())
+        rows = rows_of(m, arrays)
         return cls(keys, tuple(slots), tuple(paths), tuple(tensors), tuple(shapes), lanes,
-                   arrays.level_capacity.copy(), len(names), _static(m, arrays), m.instances,
-                   len(arrays.links), tuple(m.einsum_rounds(k) for k in keys),
-                   tuple(m.stage_rounds(st) for st in m.stages_or_default()), epochs)
+                   arrays.level_capacity.copy(), len(names), _static(m, arrays, rows), rows,
+                   len(arrays.links), epochs)
 
     @property
     def width(self) -> int:
@@ -201,26 +242,27 @@ class Template:
         def member(e: int, j: int) -> tuple[int, float]:
             return int(columns[e, j]), float(base[e, j])
 
-        inst = (-1, float(self.instances))  # the outermost loop over independent instances
-        checks, values, lanes_prod, terms, words, res_words = [], [], [], [], [], []
+        E = len(self.slots)
+        inst = 0  # row parameters: instances (the outermost loop over them), then per Einsum
+        # instances per round (its stage's parallel instances), then per stage its rounds
+        checks, lanes_prod, terms, words, res_words = [], [], [], [], []
         points_prod, rf_terms, trips = [], [], []
         for e, slots in enumerate(self.slots):
-            points_prod.append(p.add([member(e, j) for j in range(len(slots))] + [inst]))
-            for r, shape in self.shapes[e].items():
+            points_prod.append(p.add([member(e, j) for j in range(len(slots))], inst))
+            for r in self.shapes[e]:
                 checks.append(p.add([member(e, j) for j, s in enumerate(slots) if s.loop.rank == r]))
-                values.append(float(shape))
-            lanes_prod.append(p.add([member(e, j) for j, s in enumerate(slots) if s.loop.spatial]
-                                    + [(-1, self.instances / self.rounds[e])]))
+            lanes_prod.append(p.add([member(e, j) for j, s in enumerate(slots) if s.loop.spatial],
+                                    1 + e))
             path = self.paths[e]
             for tensor, out, ranks, live, keep, word, bypass, (spilled, share), trip in \
                     self.tensors[e]:
-                whole = p.add([member(e, j) for j, s in enumerate(slots) if s.loop.rank in ranks]
-                              + [inst])
+                whole = p.add([member(e, j) for j, s in enumerate(slots) if s.loop.rank in ranks],
+                              inst)
                 last = max((j for j, s in enumerate(slots) if not s.loop.spatial
                             and s.loop.rank in ranks), default=-1)
                 rf_terms.append((e, int(out), int(keep >= len(path)), p.add(
-                    [member(e, j) for j, s in enumerate(slots) if s.loop.spatial or j <= last]
-                    + [inst]), whole, p.add([member(e, j) for j, s in enumerate(slots)
+                    [member(e, j) for j, s in enumerate(slots) if s.loop.spatial or j <= last],
+                    inst), whole, p.add([member(e, j) for j, s in enumerate(slots)
                                              if s.loop.spatial and s.loop.rank not in ranks])))
                 # a spilled share streams past its memory (as if bypassed), the rest as usual
                 variants = [(bypass, 1.0)] if spilled < 0 else [
@@ -237,8 +279,8 @@ class Template:
                                        if (not slots[j].loop.spatial and j <= last)
                                        or (slots[j].loop.spatial and (
                                            slots[j].loop.rank in ranks
-                                           or not (slots[j].loop.multicast or out)))]
-                                      + [inst])
+                                           or not (slots[j].loop.multicast or out)))],
+                                      inst)
                         res = p.add([member(e, j) for j, s in enumerate(slots)
                                      if s.level >= d and s.loop.rank in live]) \
                             if k == 0 and 0 < d and keep <= d and d not in skip else -1
@@ -254,24 +296,27 @@ class Template:
                         res_words.append(word * (1.0 - share if d == spilled else 1.0))
         epoch_prod = [-1 if ep is None else p.add(
             [member(ep[0], j) for j, s in enumerate(self.slots[ep[0]])
-             if not s.loop.spatial and s.loop.rank in ep[1]]
-            + [(-1, float(self.stage_rounds[k]))])
+             if not s.loop.spatial and s.loop.rank in ep[1]], 1 + E + k)
             for k, ep in enumerate(self.epoch_slots)]
         n_cols = int(columns.max()) + 1 if (columns >= 0).any() else 0
         return Kernel(n_cols, np.array(p.cols, np.int64), np.array(p.start, np.int64),
-                      np.array(p.end, np.int64), np.array(p.const), np.array(checks, np.int64),
-                      np.array(values), np.array(lanes_prod, np.int64),
+                      np.array(p.end, np.int64), np.array(p.const), np.array(p.param, np.int64),
+                      np.array(checks, np.int64), np.array(lanes_prod, np.int64),
                       np.array(terms, np.int64).reshape(-1, 10), np.array(words),
                       np.array(res_words), np.array(epoch_prod, np.int64),
                       np.array(points_prod, np.int64), np.array(rf_terms, np.int64).reshape(-1, 6),
                       np.array(trips, np.int64).reshape(-1, 3))
 
     def compile(self, factors: np.ndarray, kernel: Kernel | None = None,
-                out: tuple[MappingBatch, np.ndarray] | None = None
+                out: tuple[MappingBatch, np.ndarray] | None = None,
+                footprint: np.ndarray | None = None, rows: Rows | None = None
                 ) -> tuple[MappingBatch, np.ndarray]:
         """A MappingBatch for factor choices (columns of `kernel`, by default the per-slot
         layout [n, E, J]), and which of them are valid; `out` (a previous result for as many
-        candidates) is overwritten instead of allocating new arrays."""
+        candidates) is overwritten instead of allocating new arrays; `footprint`, an [n, L]
+        array, receives each candidate's resident bytes per instance of every memory level
+        (what the capacity check compares: mappers.plain.resident_bytes); `rows`, one per
+        candidate, for mappings of this Template's `family` (else those it was built from)."""
         if kernel is None:
             if self._identity is None:
                 E, J = len(self.keys), self.width
@@ -286,22 +331,31 @@ class Template:
                                f"{kernel.n_cols}")
         n, E, L = F.shape[0], len(self.keys), len(self.capacity)
         s = self.static
+        if rows is not None and len(rows.params) != n:
+            raise MappingError(f"{len(rows.params)} rows for {n} factor choices")
+        row = self.rows if rows is None else rows
         derived = (kernel.epoch_prod >= 0).any()
         if out is not None and len(out[1]) == n:
             rd, wr, lanes, valid = out[0].read_bytes, out[0].write_bytes, out[0].lanes_used, out[1]
-            epochs, rf, lk = out[0].stage_epochs, out[0].rf_accesses, out[0].link_bytes
+            rf, lk = out[0].rf_accesses, out[0].link_bytes
             rd[:], wr[:], rf[:], lk[:] = 0.0, 0.0, 0.0, 0.0
+            epochs = out[0].stage_epochs if derived else row.epochs
+            if derived:
+                epochs[:] = row.epochs
         else:
             rd, wr, rf = np.zeros((n, E, L)), np.zeros((n, E, L)), np.zeros((n, E))
             lk = np.zeros((n, E, self.n_links))
             lanes, valid = np.zeros((n, E)), np.ones(n, bool)
-            epochs = np.repeat(s.stage_epochs, n, axis=0) if derived else s.stage_epochs
-        _traffic(F, kernel.cols, kernel.start, kernel.end, kernel.const, kernel.check_prod,
-                 kernel.check_value, kernel.lanes_prod, self.unit_lanes, kernel.terms,
-                 kernel.word, kernel.res_word, self.capacity, self.n_tensors, kernel.epoch_prod,
-                 kernel.points_prod, kernel.rf_terms, kernel.route, rd, wr, lk, lanes, epochs, rf,
-                 valid)
-        return MappingBatch(s.unit, s.ops, lanes, rd, wr, lk, s.stage, s.stage_mode,
+            epochs = np.broadcast_to(row.epochs, (n, row.epochs.shape[1])).copy() if derived \
+                else row.epochs
+        if footprint is not None and footprint.shape != (n, L):
+            raise MappingError(f"footprint array is {footprint.shape}, the batch needs {(n, L)}")
+        _traffic(F, kernel.cols, kernel.start, kernel.end, kernel.const, kernel.param,
+                 row.params, kernel.check_prod, row.checks, kernel.lanes_prod, self.unit_lanes,
+                 kernel.terms, kernel.word, kernel.res_word, self.capacity, self.n_tensors,
+                 kernel.epoch_prod, kernel.points_prod, kernel.rf_terms, kernel.route, rd, wr, lk,
+                 lanes, epochs, rf, valid, np.zeros((0, L)) if footprint is None else footprint)
+        return MappingBatch(s.unit, row.ops, lanes, rd, wr, lk, s.stage, s.stage_mode,
                             epochs, rf), valid
 
 
@@ -331,26 +385,30 @@ def _topology(arch, arrays: ArchArrays) -> tuple:
 def structure(m: Mapping, arch) -> tuple:
     """What a Template fixes of a mapping (everything but its loop factors): two mappings with
     equal structure compile with one Template, each from its own `factors_of`."""
+    return family(m, arch) + (tuple(sorted(m.shapes.items())), m.instances,
+                              m.parallel_instances, repr(m.stages_or_default()))
+
+
+def family(m: Mapping, arch) -> tuple:
+    """What a Template fixes of a mapping given its `Rows` (everything but its loop factors,
+    shapes, instances, rounds and fixed epochs): mappings of one family compile with one
+    Template, each from its own `factors_of` and `rows_of`."""
     def nest_of(em):
         path = tuple(reversed([x for x in arch.parent_chain(em.unit) if x in arch.memories]))
         return tuple((lv, lp.rank, lp.spatial, lp.multicast) for lv, lp in nest(m, em, path))
-    return (id(m.cascade), tuple(sorted(m.shapes.items())), m.instances,
-            m.parallel_instances, repr(m.fusion),
-            repr(m.stages_or_default()), repr(sorted(m.home.items())),
+    return (id(m.cascade), repr(m.fusion),
+            tuple((st.einsums, st.mode, st.epochs == 0) for st in m.stages_or_default()),
+            repr(sorted(m.home.items())),
             tuple((em.einsum, em.unit, repr(sorted(em.bypass.items())), nest_of(em))
                   for em in m.einsums))
 
 
-def _static(m: Mapping, arrays: ArchArrays) -> MappingBatch:
-    """The parts of a batch fixed by the structure: binding, ops, schedule."""
+def _static(m: Mapping, arrays: ArchArrays, rows: Rows) -> MappingBatch:
+    """The parts of a batch fixed by the structure: binding, ops, schedule (ops and epochs
+    those of `rows`, the mapping's own)."""
     ems = m.einsums
     E = len(ems)
-    ops = op_counts(m.cascade, m.shapes)
     unit = np.array([[arrays.units.index(em.unit) for em in ems]], np.int64)
-    op_arr = np.zeros((1, E, len(arrays.ops)))
-    for k, em in enumerate(ems):
-        for op, n in ops[em.einsum].items():
-            op_arr[0, k, arrays.ops.index(op)] = n * m.instances
     stages = m.stages_or_default()
     keys = [em.einsum for em in ems]
     stage = np.full((1, E), -1, np.int64)
@@ -363,9 +421,9 @@ def _static(m: Mapping, arrays: ArchArrays) -> MappingBatch:
         raise MappingError(f"no stage runs {', '.join(k for k, s in zip(keys, stage[0]) if s < 0)}")
     mode = np.array([[PIPELINED if st.mode == "pipelined" else SEQUENTIAL for st in stages]],
                     np.int64)
-    epochs = np.array([[float(st.epochs * m.stage_rounds(st)) for st in stages]])
-    return MappingBatch(unit, op_arr, np.ones((1, E)), np.zeros((1, E, 1)), np.zeros((1, E, 1)),
-                        np.zeros((1, E, len(arrays.links))), stage, mode, epochs)
+    return MappingBatch(unit, rows.ops, np.ones((1, E)), np.zeros((1, E, 1)),
+                        np.zeros((1, E, 1)), np.zeros((1, E, len(arrays.links))), stage, mode,
+                        rows.epochs)
 
 
 def compile_mapping(m: Mapping, arch, arrays: ArchArrays) -> MappingBatch:
@@ -378,9 +436,9 @@ def compile_mapping(m: Mapping, arch, arrays: ArchArrays) -> MappingBatch:
 
 
 @njit(cache=True)
-def _traffic(F, cols, start, end, const, check_prod, check_value, lanes_prod, unit_lanes,
-             terms, word, res_word, capacity, n_tensors, epoch_prod, points_prod, rf_terms,
-             route, rd, wr, lk, lanes, epochs, rf, valid):  # pragma: no cover
+def _traffic(F, cols, start, end, const, param, params, check_prod, checks, lanes_prod,
+             unit_lanes, terms, word, res_word, capacity, n_tensors, epoch_prod, points_prod,
+             rf_terms, route, rd, wr, lk, lanes, epochs, rf, valid, foot_out):  # pragma: no cover
     n = F.shape[0]
     K = start.shape[0]
     L = capacity.shape[0]
@@ -388,8 +446,12 @@ def _traffic(F, cols, start, end, const, check_prod, check_value, lanes_prod, un
     moved = np.zeros(terms.shape[0])  # bytes each term moves, for the routes that follow it
     foot = np.zeros((L, n_tensors))
     for i in range(n):
+        ip = i if params.shape[0] == n else 0  # per-candidate rows, or one shared
+        ic = i if checks.shape[0] == n else 0
         for k in range(K):
             v = const[k]
+            if param[k] >= 0:
+                v *= params[ip, param[k]]
             for c in range(start[k], end[k]):
                 v *= F[i, cols[c]]
             P[k] = v
@@ -399,7 +461,7 @@ def _traffic(F, cols, start, end, const, check_prod, check_value, lanes_prod, un
                     epochs[i, s] = P[epoch_prod[s]]
         ok = True
         for c in range(check_prod.shape[0]):
-            if P[check_prod[c]] != check_value[c]:
+            if P[check_prod[c]] != checks[ic, c]:
                 ok = False
         for e in range(lanes_prod.shape[0]):
             lanes[i, e] = P[lanes_prod[e]]
@@ -450,6 +512,8 @@ def _traffic(F, cols, start, end, const, check_prod, check_value, lanes_prod, un
             total = 0.0
             for t in range(n_tensors):
                 total += foot[g, t]
+            if foot_out.shape[0] == n:  # the caller asked for footprints
+                foot_out[i, g] = total
             if total > capacity[g]:
                 ok = False
         valid[i] = ok

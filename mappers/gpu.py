@@ -43,13 +43,14 @@ import copy
 import math
 from dataclasses import dataclass, replace
 
+import numpy as np
+
 from archsim.estimator import ArchArrays, estimate
 from einsum_cascades import Cascade, load
 
-from .compile import Template
+from .compile import Rows, Template, family, rows_of
 from .mapping import (IN_PES, EinsumMapping, FusionGroup, Level, Loop, Mapping, MappingError,
                       Stage, working_einsums)
-from .plain import costs
 
 #: head dims the FlashAttention kernels are built for (FA2 README: all head dims up to 256;
 #: FA3 paper: 64, 128 and 256 in the released kernels)
@@ -249,24 +250,68 @@ def one_pass(a: Attention, arch, br: int, bc: int, kind: str = "fa2",
                    instances=instances, parallel_instances=min(parallel, instances))
 
 
-def footprint(m: Mapping, arch, level: str, per_einsum=None) -> float:
-    """Bytes one CTA keeps at a memory level: per tensor the largest tile any Einsum holds
-    (`per_einsum`: the plain costs when the caller has them)."""
-    per: dict[str, float] = {}
-    for ec in (per_einsum or costs(m, arch)).values():
-        for t, b in ec.footprint.get(level, {}).items():
-            per[t] = max(per.get(t, 0.0), b)
-    return sum(per.values())
+def scores(mappings: list[Mapping | None], arch, arrays: ArchArrays,
+           templates: dict | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Score many mappings in bulk: those of one `compile.family` (one loop structure; tile
+    sizes, shapes and waves may differ) are rows of one batch for one Template, compiled and
+    estimated in one call each. Returns per mapping its latency, whether it fits (the compiled
+    capacity and PE checks) and its resident bytes per instance of each memory level ([n, L],
+    `arrays.levels`; NaN where the plain model rejects the mapping: None, an error of its
+    structure, or more PEs than its units have). `templates` (family -> Template) carries
+    Templates from one call to the next."""
+    n, L = len(mappings), len(arrays.levels)
+    latency, fits, foot = np.full(n, np.inf), np.zeros(n, bool), np.full((n, L), np.nan)
+    templates = {} if templates is None else templates
+    groups: dict[tuple, list[int]] = {}
+    for i, m in enumerate(mappings):
+        try:
+            key = family(m, arch) if m is not None else None
+        except MappingError:
+            key = None
+        if key is not None:
+            groups.setdefault(key, []).append(i)
+    for key, group in groups.items():
+        while key not in templates and group:  # from the first member the plain model accepts
+            try:
+                templates[key] = Template.from_mapping(mappings[group[0]], arch, arrays)
+            except MappingError:
+                group = group[1:]
+        if not group:
+            continue
+        t, members = templates[key], []
+        for i in group:
+            try:
+                members.append((i, t.factors_of(mappings[i], arch), rows_of(mappings[i], arrays)))
+            except MappingError:
+                continue
+        if not members:
+            continue
+        idx = [i for i, _, _ in members]
+        out = np.empty((len(idx), L))
+        batch, valid = t.compile(np.stack([f for _, f, _ in members]), footprint=out,
+                                 rows=Rows.stack([r for _, _, r in members]))
+        accepted = (batch.lanes_used <= t.unit_lanes).all(axis=1)
+        foot[idx] = np.where(accepted[:, None], out, np.nan)
+        fits[idx] = valid
+        latency[idx] = np.where(valid, estimate(arrays, batch).latency_s, np.inf)
+    return latency, fits, foot
 
 
-def occupancy_of(m: Mapping, arch) -> int:
-    """CTAs per SM that shared memory and the register file allow (0: not even one)."""
-    occ = []
-    per_einsum = costs(m, arch)
-    for level in ("smem", "registers"):
-        foot = footprint(m, arch, level, per_einsum)
-        occ.append(int(arch.memories[level].capacity_bytes // foot) if foot else 16)
-    return min(occ)
+def occupancy(mappings: list[Mapping | None], arch, arrays: ArchArrays | None = None,
+              templates: dict | None = None) -> np.ndarray:
+    """CTAs per SM that shared memory and the register file allow, per mapping, from the
+    compiled footprints (0: not even one; -1: the plain model rejects the mapping)."""
+    arrays = arrays or ArchArrays.from_arch(arch)
+    foot = scores(mappings, arch, arrays, templates)[2]
+
+    def fitting(level: str) -> np.ndarray:
+        """CTAs whose footprints fit the level (16 where a CTA keeps nothing there)."""
+        f = foot[:, arrays.levels.index(level)]
+        cap = arch.memories[level].capacity_bytes
+        return np.where(f > 0, np.floor_divide(cap, np.where(f > 0, f, 1.0)), 16)
+
+    occ = np.minimum(fitting("smem"), fitting("registers"))
+    return np.where(np.isnan(foot).any(axis=1), -1, occ).astype(int)
 
 
 @dataclass
@@ -280,28 +325,25 @@ class Choice:
     tried: int
 
 
-def best_of(candidates, arch) -> Choice:
-    """Score each (tiles, builder) candidate that fits and keep the fastest."""
+def best_of(candidates, arch, templates: dict | None = None) -> Choice:
+    """Score the (tiles, builder, occupancy) candidates in bulk (`scores`) and keep the fastest
+    that fits, the first of equals."""
     arrays = ArchArrays.from_arch(arch)
-    best: Choice | None = None
-    tried = 0
-    for tiles, build, occupancy in candidates:
-        tried += 1
-        try:
-            mp = build()
-            t = Template.from_mapping(mp, arch, arrays)
-            batch, valid = t.compile(t.factors_of(mp, arch)[None])
-        except MappingError:
-            continue
-        if not valid[0]:
-            continue
-        lat = float(estimate(arrays, batch).latency_s[0])
-        if best is None or lat < best.latency_s:
-            best = Choice(mp, tiles, occupancy, lat, 0)
-    if best is None:
+    cands = list(candidates)
+    built = [_built(build) for _, build, _ in cands]
+    latency, fits, _ = scores(built, arch, arrays, templates)
+    if not fits.any():
         raise MappingError(f"no tile size fits the shared memory and registers of '{arch.name}'")
-    best.tried = tried
-    return best
+    i = int(np.flatnonzero(fits)[np.argmin(latency[fits])])
+    return Choice(built[i], cands[i][0], cands[i][2], float(latency[i]), len(cands))
+
+
+def _built(build) -> Mapping | None:
+    """A candidate's mapping, None where its builder finds no such mapping."""
+    try:
+        return build()
+    except MappingError:
+        return None
 
 
 def _edges(n: int) -> list[int]:
@@ -328,21 +370,19 @@ def flash(a: Attention, arch, kind: str = "fa2") -> Choice:
         raise ValueError(f"sequence length {a.seq} (keys {a.m}) must be a multiple of 16 for "
                          f"the GPU tile mappers")
 
-    def candidates():
-        # Br from the kernel's smallest tile up; the queries padded to whole tiles
-        for br in (b for b in TILE_EDGES if b == MIN_BR[kind] or MIN_BR[kind] < b <= a.seq):
-            for bc in bcs:
-                try:
-                    occ = occupancy_of(one_pass(a, arch, br, bc, kind), arch)
-                except MappingError:
-                    continue
-                if kind == "fa3":
-                    occ = min(occ, 1)  # FA3's warp-specialised CTA takes the whole register file
-                # resident CTAs split each SM's units evenly: powers of two up to what fits
-                for k in (k for k in (1, 2, 4, 8, 16) if k <= occ):
-                    yield (br, bc), (lambda br=br, bc=bc, k=k: one_pass(a, arch, br, bc, kind,
-                                                                        k)), k
-    return best_of(candidates(), arch)
+    # Br from the kernel's smallest tile up; the queries padded to whole tiles
+    tiles = [(br, bc) for br in TILE_EDGES if br == MIN_BR[kind] or MIN_BR[kind] < br <= a.seq
+             for bc in bcs]
+    one = [_built(lambda br=br, bc=bc: one_pass(a, arch, br, bc, kind)) for br, bc in tiles]
+    templates: dict = {}
+    occ = occupancy(one, arch, templates=templates)
+    if kind == "fa3":
+        occ = np.minimum(occ, 1)  # FA3's warp-specialised CTA takes the whole register file
+    # resident CTAs split each SM's units evenly: powers of two up to what fits
+    return best_of([((br, bc), (lambda m=m, br=br, bc=bc, k=k: m if k == 1 else
+                                one_pass(a, arch, br, bc, kind, k)), k)
+                    for (br, bc), m, o in zip(tiles, one, occ)
+                    for k in (1, 2, 4, 8, 16) if k <= o], arch, templates)
 
 
 #: the N x N scores and probabilities stream between HBM and the SMs past L2 (written once,

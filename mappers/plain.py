@@ -225,6 +225,19 @@ def costs(m: Mapping, arch, ops: dict[str, dict[str, float]] | None = None
     return {em.einsum: einsum_cost(m, em, arch, ops[em.einsum]) for em in m.einsums}
 
 
+def resident_bytes(per: dict[str, EinsumCost]) -> dict[str, float]:
+    """Bytes one instance of each memory level holds under a mapping (its costs `per`): per
+    tensor space the largest tile any Einsum keeps there, summed over spaces; a mapping fits
+    where this is within every level's capacity (mappers.compile checks it, and reports it)."""
+    per_space: dict[str, dict[str, float]] = {}
+    for ec in per.values():
+        for level, tiles in ec.footprint.items():
+            held = per_space.setdefault(level, {})
+            for space, b in tiles.items():
+                held[space] = max(held.get(space, 0.0), b)
+    return {level: sum(held.values()) for level, held in per_space.items()}
+
+
 def epochs_of(m: Mapping, stage: Stage, arch) -> int:
     """Derived epochs of a stage: its first Einsum's temporal loops on the shared ranks, once
     per round of parallel instances."""

@@ -10,7 +10,7 @@ from archsim.spec import load_arch
 from einsum_cascades import parse
 from mappers.compile import Template, compile_mapping
 from mappers.mapping import EinsumMapping, FusionGroup, Level, Loop, Mapping, MappingError, Stage
-from mappers.plain import costs, evaluate
+from mappers.plain import costs, evaluate, resident_bytes
 
 GEMM_ARCH = """
 attnsim_spec: 1
@@ -136,7 +136,16 @@ def test_numba_equals_plain_on_random_tilings(tmp_path):
         for lvl in arr.levels:
             assert got.read_bytes[0, arr.levels.index(lvl)] == plain.read_bytes[lvl]
             assert got.write_bytes[0, arr.levels.index(lvl)] == plain.write_bytes[lvl]
+        assert footprints(m, a, arr) == resident_bytes(costs(m, a))
         assert got.latency_s[0] == pytest.approx(evaluate(m, a)["latency_s"])
+
+
+def footprints(m: Mapping, a, arr) -> dict[str, float]:
+    """The compiled path's resident bytes per memory level (the capacity check's sums)."""
+    t = Template.from_mapping(m, a, arr)
+    out = np.full((1, len(arr.levels)), -1.0)
+    t.compile(t.factors_of(m, a)[None], footprint=out)
+    return dict(zip(arr.levels, out[0].tolist()))
 
 
 def test_template_scores_many_factor_choices(tmp_path):
@@ -317,6 +326,8 @@ def test_spilled_share_streams_past_the_buffer_in_both_paths(tmp_path, share):
     assert per["Y"].write_bytes["dram"] == pytest.approx(16 * share)
     assert per["Z"].read_bytes["dram"] == pytest.approx(16 + 16 * share)  # C, and Y's share
     assert per["Y"].footprint["buffer"]["Y"] == pytest.approx(16 * (1 - share))
+    assert footprints(m, a, arr) == resident_bytes(per) == {"dram": 0.0,
+                                                            "buffer": 64 + 16 * (1 - share)}
     r = estimate(arr, compile_mapping(m, a, arr))
     for lvl in ("dram", "buffer"):
         k = arr.levels.index(lvl)
@@ -346,6 +357,8 @@ def test_tensor_written_in_place_shares_its_hosts_footprint(tmp_path):
         t = Template.from_mapping(m, a, arr)
         batch, ok = t.compile(t.factors_of(m, a)[None])
         fits.append(bool(ok[0]))
+        assert footprints(m, a, arr) == resident_bytes(costs(m, a)) == {
+            "dram": 0.0, "buffer": 64.0 + (0 if in_place else 16)}
         plain = costs(m, a).values()
         assert batch.read_bytes.sum() == sum(sum(x.read_bytes.values()) for x in plain)
     assert fits == [False, True]
