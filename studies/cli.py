@@ -58,6 +58,16 @@ def lazy_command(name: str) -> click.Command:
     return command
 
 
+def reflow(command: click.Command) -> click.Command:
+    """Join the hard-wrapped lines of each help paragraph (and of its subcommands') so the
+    terminal wraps them at its own width; paragraphs stay apart."""
+    if command.help:
+        command.help = "\n\n".join(" ".join(p.split()) for p in re.split(r"\n\s*\n", command.help))
+    for sub in getattr(command, "commands", {}).values():
+        reflow(sub)
+    return command
+
+
 class OneLineErrors(TyperGroup):
     """Typer's command group; a user error is one line `error: ...` on stderr (one per problem
     of a spec), exit code 2. The LAZY commands are imported when run (help lists them unloaded)."""
@@ -74,7 +84,8 @@ class OneLineErrors(TyperGroup):
             if self.listing:
                 return click.Command(name, help=LAZY[name][2])
             self.add_command(lazy_command(name), name)
-        return super().get_command(ctx, name)
+        command = super().get_command(ctx, name)
+        return reflow(command) if command is not None else None
 
     def format_help(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         """The group's help, listing lazy commands by their one-line help without importing them."""
