@@ -14,6 +14,9 @@ instances fetches its own copy of an operand). Outputs travel up the same way; w
 sits outside the output's last loop, partial sums are written back and read again. A tensor
 that spills a share s of its tile at a memory moves (1 - s) of its traffic as above and s as if
 it bypassed that memory (served from the one above), and occupies (1 - s) of its tile there.
+A memory holds the tiles of one phase at a time (Mapping.phases: separate kernels in turn, the
+stages a fusion group joins together), and what a fusion group keeps there from the phase that
+first holds it to the last (`resident_bytes`).
 
 Register-file accesses, per Einsum over all PEs of its unit (words): every iteration-space
 point reads each input operand once and updates its output once; the output is also read at
