@@ -7,7 +7,7 @@ of times that tile is delivered, what stays resident, the PEs used, each rank's 
 factors enter which product depends only on the structure, so the Template lists them once
 (flat index lists); `compile` then evaluates the products for every candidate in one Numba
 call and says which candidates fit (factors that multiply to the shapes, a fan-out within the
-unit's PEs, tiles within every memory's capacity).
+unit's PEs, each phase's tiles within every memory's capacity: mappers.plain.resident_bytes).
 
 Factors come as columns of an array F[n, C]: by default one column per loop slot of every
 Einsum (`factors_of`), or any other layout given by `bind(columns, base)`, e.g. the shared nest
@@ -98,6 +98,8 @@ class Kernel:
     points_prod: np.ndarray  # [E] iteration-space points of each Einsum
     rf_terms: np.ndarray     # [R, 6] int: e, is_out, in_pes, arriving, whole, copies (products)
     route: np.ndarray        # [R, 3] int: term, level or link index, 0 read / 1 write / 2 link
+    spans: np.ndarray        # [S, 4] int: level, space, first and last phase holding it there
+    #                          (a space a fusion group keeps at the level: mappers.plain.resident_bytes)
 
 
 @dataclass
@@ -144,7 +146,7 @@ class Template:
     slots: tuple[tuple[_Slot, ...], ...]   # per Einsum, its loops (completed) outermost first
     paths: tuple[tuple[int, ...], ...]     # per Einsum, global level index at each depth
     tensors: tuple[tuple[tuple[int, bool, frozenset, frozenset, int, float, frozenset,
-                               tuple[int, float], tuple[tuple[int, int], ...]], ...], ...]
+                               tuple[int, float], tuple[tuple[int, int], ...], int], ...], ...]
     shapes: tuple[dict[str, int], ...]     # per Einsum, its rank shapes
     unit_lanes: np.ndarray
     capacity: np.ndarray
@@ -153,6 +155,7 @@ class Template:
     rows: Rows  # those of the mapping it was built from, for factors given without rows
     n_links: int
     epoch_slots: tuple[tuple[int, frozenset] | None, ...]  # per stage: (Einsum, ranks) if derived
+    phase: np.ndarray  # [E] int: the phase each Einsum runs in (Mapping.phases)
     _identity: Kernel | None = None
 
     @classmethod
@@ -181,7 +184,7 @@ class Template:
         slots, paths, tensors, shapes = [], [], [], []
         for em in m.einsums:
             e = work[em.einsum]
-            kept = m.kept(em.einsum)
+            kept, group_kept = m.kept(em.einsum), m.kept()
             path = tuple(reversed([x for x in arch.parent_chain(em.unit) if x in arch.memories]))
             slots.append(tuple(_Slot(lv, lp) for lv, lp in nest(m, em, path)))
             paths.append(tuple(arrays.levels.index(x) for x in path))
@@ -194,6 +197,7 @@ class Template:
                 ranks = frozenset(e.out_ranks if out else ref.ranks)
                 live = ranks - {c.tensors[name].iterative}
                 keep = keep_depth(kept, name, path)
+                stay = keep_depth(group_kept, name, path) if name in group_kept else -1
                 skip = frozenset(em.bypassed(ref.tensor, path) | em.bypassed(name, path))
                 trip: tuple[tuple[int, int], ...] = ()
                 if name in m.home:
@@ -208,7 +212,7 @@ class Template:
                     keep = max(keep, way.entry)
                 row.append((names.index(m.space_of(name)), out, ranks, live, keep,
                             float(c.tensors[name].word_bytes), skip, m.spill_depth(name, path),
-                            trip))
+                            trip, stay))
             tensors.append(tuple(row))
         lanes = np.array([arch.computes[em.unit].lanes for em in m.einsums], float)
         keys = tuple(em.einsum for em in m.einsums)
@@ -216,9 +220,10 @@ class Template:
                        if st.mode == "pipelined" and st.epochs == 0 else None
                        for st in m.stages_or_default())
         rows = rows_of(m, arrays)
+        phases = m.phases()
         return cls(keys, tuple(slots), tuple(paths), tuple(tensors), tuple(shapes), lanes,
                    arrays.level_capacity.copy(), len(names), _static(m, arrays, rows), rows,
-                   len(arrays.links), epochs)
+                   len(arrays.links), epochs, np.array([phases[k] for k in keys], np.int64))
 
     @property
     def width(self) -> int:
@@ -247,6 +252,7 @@ class Template:
         # instances per round (its stage's parallel instances), then per stage its rounds
         checks, lanes_prod, terms, words, res_words = [], [], [], [], []
         points_prod, rf_terms, trips = [], [], []
+        spans: dict[tuple[int, int], list[int]] = {}  # (level, space) kept there -> phases
         for e, slots in enumerate(self.slots):
             points_prod.append(p.add([member(e, j) for j in range(len(slots))], inst))
             for r in self.shapes[e]:
@@ -254,7 +260,7 @@ class Template:
             lanes_prod.append(p.add([member(e, j) for j, s in enumerate(slots) if s.loop.spatial],
                                     1 + e))
             path = self.paths[e]
-            for tensor, out, ranks, live, keep, word, bypass, (spilled, share), trip in \
+            for tensor, out, ranks, live, keep, word, bypass, (spilled, share), trip, stay in \
                     self.tensors[e]:
                 whole = p.add([member(e, j) for j, s in enumerate(slots) if s.loop.rank in ranks],
                               inst)
@@ -286,6 +292,8 @@ class Template:
                             if k == 0 and 0 < d and keep <= d and d not in skip else -1
                         child = path[d + 1] if d + 1 < len(path) else -1
                         src = path[max(j for j in range(d + 1) if j not in skip)]
+                        if res >= 0 and d == stay:
+                            spans.setdefault((src, tensor), []).append(int(self.phase[e]))
                         moves = d >= keep and d + 1 not in skip
                         if moves and way:
                             trips.extend((len(terms), x, kind) for x, kind in way)
@@ -305,7 +313,9 @@ class Template:
                       np.array(terms, np.int64).reshape(-1, 10), np.array(words),
                       np.array(res_words), np.array(epoch_prod, np.int64),
                       np.array(points_prod, np.int64), np.array(rf_terms, np.int64).reshape(-1, 6),
-                      np.array(trips, np.int64).reshape(-1, 3))
+                      np.array(trips, np.int64).reshape(-1, 3),
+                      np.array([(g, x, min(ph), max(ph)) for (g, x), ph in spans.items()],
+                               np.int64).reshape(-1, 4))
 
     def compile(self, factors: np.ndarray, kernel: Kernel | None = None,
                 out: tuple[MappingBatch, np.ndarray] | None = None,
@@ -353,8 +363,9 @@ class Template:
         _traffic(F, kernel.cols, kernel.start, kernel.end, kernel.const, kernel.param,
                  row.params, kernel.check_prod, row.checks, kernel.lanes_prod, self.unit_lanes,
                  kernel.terms, kernel.word, kernel.res_word, self.capacity, self.n_tensors,
-                 kernel.epoch_prod, kernel.points_prod, kernel.rf_terms, kernel.route, rd, wr, lk,
-                 lanes, epochs, rf, valid, np.zeros((0, L)) if footprint is None else footprint)
+                 kernel.epoch_prod, kernel.points_prod, kernel.rf_terms, kernel.route, self.phase,
+                 kernel.spans, rd, wr, lk, lanes, epochs, rf, valid,
+                 np.zeros((0, L)) if footprint is None else footprint)
         return MappingBatch(s.unit, row.ops, lanes, rd, wr, lk, s.stage, s.stage_mode,
                             epochs, rf), valid
 
@@ -438,13 +449,14 @@ def compile_mapping(m: Mapping, arch, arrays: ArchArrays) -> MappingBatch:
 @njit(cache=True)
 def _traffic(F, cols, start, end, const, param, params, check_prod, checks, lanes_prod,
              unit_lanes, terms, word, res_word, capacity, n_tensors, epoch_prod, points_prod,
-             rf_terms, route, rd, wr, lk, lanes, epochs, rf, valid, foot_out):  # pragma: no cover
+             rf_terms, route, phase, spans, rd, wr, lk, lanes, epochs, rf, valid,
+             foot_out):  # pragma: no cover
     n = F.shape[0]
     K = start.shape[0]
     L = capacity.shape[0]
     P = np.empty(K)
     moved = np.zeros(terms.shape[0])  # bytes each term moves, for the routes that follow it
-    foot = np.zeros((L, n_tensors))
+    foot = np.zeros((phase.max() + 1 if phase.shape[0] else 1, L, n_tensors))  # per phase
     for i in range(n):
         ip = i if params.shape[0] == n else 0  # per-candidate rows, or one shared
         ic = i if checks.shape[0] == n else 0
@@ -475,13 +487,14 @@ def _traffic(F, cols, start, end, const, param, params, check_prod, checks, lane
             else:
                 distinct = P[rf_terms[t, 4]] * P[rf_terms[t, 5]]
                 rf[i, e] += pts + (pts - distinct) + max(arriving - distinct, 0.0)
-        foot[:, :] = 0.0
+        foot[:, :, :] = 0.0
         for t in range(terms.shape[0]):
             e, g, child, tensor, out = terms[t, 0], terms[t, 1], terms[t, 2], terms[t, 3], terms[t, 4]
             if terms[t, 7] >= 0:
                 b = P[terms[t, 7]] * res_word[t]
-                if b > foot[g, tensor]:
-                    foot[g, tensor] = b
+                ph = phase[e]
+                if b > foot[ph, g, tensor]:
+                    foot[ph, g, tensor] = b
             if terms[t, 9] == 0:
                 continue
             vol = P[terms[t, 5]] * P[terms[t, 6]] * word[t]
@@ -508,10 +521,20 @@ def _traffic(F, cols, start, end, const, param, params, check_prod, checks, lane
                 wr[i, e, x] += moved[t]
             else:
                 lk[i, e, x] += moved[t]
+        for s in range(spans.shape[0]):  # kept at a level: there from its first phase to its last
+            g, t, lo, hi = spans[s, 0], spans[s, 1], spans[s, 2], spans[s, 3]
+            most = 0.0
+            for ph in range(lo, hi + 1):
+                most = max(most, foot[ph, g, t])
+            for ph in range(lo, hi + 1):
+                foot[ph, g, t] = most
         for g in range(L):
-            total = 0.0
-            for t in range(n_tensors):
-                total += foot[g, t]
+            total = 0.0  # the most of any phase
+            for ph in range(foot.shape[0]):
+                held = 0.0
+                for t in range(n_tensors):
+                    held += foot[ph, g, t]
+                total = max(total, held)
             if foot_out.shape[0] == n:  # the caller asked for footprints
                 foot_out[i, g] = total
             if total > capacity[g]:

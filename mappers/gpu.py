@@ -385,6 +385,9 @@ def flash(a: Attention, arch, kind: str = "fa2") -> Choice:
                     for k in (1, 2, 4, 8, 16) if k <= o], arch, templates)
 
 
+#: the GEMM kernels' CTA output tiles (up to 128 x 128, cuBLAS-style) and the chunks their
+#: reductions stream from HBM in (up to 64: cuBLAS-style K tiles)
+GEMM_TILE, GEMM_CHUNK = 128, 64
 #: the N x N scores and probabilities stream between HBM and the SMs past L2 (written once,
 #: read once per kernel: L2 holds no reuse for them)
 _STREAMED = {"QK": ("l2",), "A": ("l2",)}
@@ -415,8 +418,8 @@ def standard(a: Attention, arch) -> Choice:
     n, m, d = a.seq, a.m, a.head_dim
     if n % 16 or m % 16:
         raise ValueError(f"sequence length {n} (keys {m}) must be a multiple of 16")
-    bt = max(t for t in _edges(n) if t <= 128)
-    bk = max(t for t in _edges(m) if t <= 128)
+    bt = max(t for t in _edges(n) if t <= GEMM_TILE)
+    bk = max(t for t in _edges(m) if t <= GEMM_TILE)
     shapes = {"e": d, "f": d, "p": n, "m": m}
     instances = a.batch * a.heads
     slots = sms(arch)
@@ -425,8 +428,8 @@ def standard(a: Attention, arch) -> Choice:
         """A GEMM kernel: CTAs over output tiles; the reduction rank streamed from HBM in
         chunks of 64 (cuBLAS-style K tiles) where it is longer than that."""
         spatial, par = grid(out_ranks, slots)
-        chunk = max(t for t in (16, 32, 64) if extent % t == 0)
-        stream = (Loop(red, extent // chunk),) if extent > 64 else ()
+        chunk = max(t for t in (16, 32, 64) if t <= GEMM_CHUNK and extent % t == 0)
+        stream = (Loop(red, extent // chunk),) if extent > GEMM_CHUNK else ()
         tile = {"p": bt, "m": bk if key == "QK" else chunk, "e": d, "f": d}
         regs = fill(tile, ("p", "m", "f", "e"), per_sm(arch, TENSOR))
         return EinsumMapping(key, TENSOR, (Level("hbm", stream), Level("l2", spatial),
@@ -696,14 +699,13 @@ def fa1(a: Attention, arch, pass_: str = "forward") -> Choice:
 def _kernels(a: Attention, arch, c: Cascade, rows: tuple[tuple[str, ...], ...] = (),
              matmuls: tuple[str, ...] = ()) -> Mapping:
     """A cascade as separate kernels through HBM, each with its own grid: an Einsum a kernel of
-    CTAs over 64 x 64 output tiles, a long reduction streamed from HBM in chunks of 64; each
-    group in `rows` one row kernel (a CTA per query row, the row's N x N operands staged in
-    shared memory once for all the group's Einsums, as PyTorch's persistent softmax kernels do
-    for rows of up to 1024 elements: aten/src/ATen/native/cuda/SoftMax.cu). The N x N tensors
-    stream past L2 (written once, read once per kernel); `matmuls` run on the tensor cores.
-    (64 x 64 rather than cuBLAS-style 128 x 128 tiles: 128 x 128 tiles of all the kernels
-    together overflow the per-tensor footprint check, which takes each tensor's largest tile
-    over the mapping.)"""
+    CTAs over output tiles of up to GEMM_TILE x GEMM_TILE, a long reduction streamed from HBM in
+    chunks of up to GEMM_CHUNK (as `standard`'s GEMMs); each group in `rows` one row kernel (a
+    CTA per query row, the row's N x N operands staged in shared memory once for all the
+    group's Einsums, as PyTorch's persistent softmax kernels do for rows of up to 1024
+    elements: aten/src/ATen/native/cuda/SoftMax.cu). The N x N tensors stream past L2 (written
+    once, read once per kernel); `matmuls` run on the tensor cores. Each kernel is its own
+    phase (Mapping.phases): only its own tiles share shared memory."""
     n, m, d = a.seq, a.m, a.head_dim
     shapes = {"e": d, "f": d, "p": n, "m": m}
     instances = a.batch * a.heads
@@ -724,7 +726,9 @@ def _kernels(a: Attention, arch, c: Cascade, rows: tuple[tuple[str, ...], ...] =
             staged = {t for k in g[:g.index(e.key)] for t in by[k].inputs}
             via = {t: v for t, v in streamed.items() if t not in staged}
         else:
-            tile = {r: 64 if shapes[r] % 64 == 0 else shapes[r] for r in e.space}
+            tile = {r: max((t for t in _edges(shapes[r])
+                            if t <= (GEMM_TILE if r in e.out_ranks else GEMM_CHUNK)),
+                           default=shapes[r]) for r in e.space}
             spatial, par = grid([(r, shapes[r] // tile[r]) for r in e.out_ranks], slots)
             stream = tuple(Loop(r, shapes[r] // tile[r]) for r in e.space
                            if r not in e.out_ranks and shapes[r] > tile[r])
@@ -753,7 +757,7 @@ def standard_backward(a: Attention, arch) -> Choice:
         raise ValueError("the standard backward models dense multi-head attention")
     c = load("backward_standard")
     mp = _kernels(a, arch, c, matmuls=tuple(e.key for e in c.einsums if e.key not in ("D", "dS")))
-    return best_of([((64, 64), lambda: mp, 1)], arch)
+    return best_of([((GEMM_TILE, GEMM_TILE), lambda: mp, 1)], arch)
 
 
 #: the dropout mask PyTorch's CUDA dropout writes for the backward is one byte an element
@@ -793,4 +797,4 @@ def standard_dropout(a: Attention, arch, pass_: str = "forward") -> Choice:
     else:
         c, rows = with_word_bytes("backward_standard_dropout", _MASK), (("D", "dS"),)
     mp = _kernels(a, arch, c, rows, _TRAIN_MATMUL)
-    return best_of([((64, 64), lambda: mp, 1)], arch)
+    return best_of([((GEMM_TILE, GEMM_TILE), lambda: mp, 1)], arch)

@@ -9,7 +9,9 @@ A mapping places a cascade (at concrete shapes) on an architecture:
 - a fusion group keeps intermediates at a memory level, so they never travel above it, or in
   the PEs ("pes": registers and links between arrays), so they never reach a memory at all;
 - the schedule groups Einsums into stages that run one after another, each sequential or
-  pipelined across units in epochs (see archsim.estimator);
+  pipelined across units in epochs (see archsim.estimator); stages a fusion group joins
+  interleave under its loops, the others are separate phases whose tiles never co-reside
+  (`Mapping.phases`);
 - a tensor may have a home memory (`home`) off a unit's path, in another tree (host DRAM, a
   drive's flash): it enters the path at the nearest path memory and travels the route there
   (memories and links, e.g. PCIe) every time that memory delivers it (see `route`).
@@ -166,6 +168,27 @@ class Mapping:
     def stages_or_default(self) -> tuple[Stage, ...]:
         """The schedule; by default each bound Einsum is its own sequential stage."""
         return self.stages or tuple(Stage((m.einsum,)) for m in self.einsums)
+
+    def phases(self) -> dict[str, int]:
+        """Einsum -> the phase it runs in, numbered in schedule order: what shares on-chip
+        memory. The Einsums of a fusion group share its loops, so every stage from the first to
+        the last that runs one of them interleaves under those loops: one phase (FuseMax's
+        phases of an epoch), whose tiles co-reside. Stages no group joins are phases of their
+        own, each under its own loop nests one after another (a GPU's separate kernels): their
+        tiles never share a memory, and only what a fusion group keeps at a memory stays there
+        from one phase to a later one (mappers.plain.resident_bytes)."""
+        stages = self.stages_or_default()
+        at = {k: s for s, st in enumerate(stages) for k in st.einsums}
+        joined = [False] * len(stages)  # stage s runs in the phase of stage s - 1
+        for g in self.fusion:
+            runs = [at[k] for k in g.einsums if k in at]
+            for s in range(min(runs, default=0) + 1, max(runs, default=0) + 1):
+                joined[s] = True
+        out, phase = {}, -1
+        for s, st in enumerate(stages):
+            phase += not joined[s]
+            out.update(dict.fromkeys(st.einsums, phase))
+        return out
 
     def kept(self, einsum: str | None = None) -> dict[str, str]:
         """Tensor -> where it stays (memory level or IN_PES); for an Einsum, also the operands a

@@ -14,6 +14,9 @@ instances fetches its own copy of an operand). Outputs travel up the same way; w
 sits outside the output's last loop, partial sums are written back and read again. A tensor
 that spills a share s of its tile at a memory moves (1 - s) of its traffic as above and s as if
 it bypassed that memory (served from the one above), and occupies (1 - s) of its tile there.
+A memory holds the tiles of one phase at a time (Mapping.phases: separate kernels in turn, the
+stages a fusion group joins together), and what a fusion group keeps there from the phase that
+first holds it to the last (`resident_bytes`).
 
 Register-file accesses, per Einsum over all PEs of its unit (words): every iteration-space
 point reads each input operand once and updates its output once; the output is also read at
@@ -52,6 +55,10 @@ class EinsumCost:
     footprint: dict[str, dict[str, float]]  # memory -> tensor (its space) -> resident bytes
     rf_accesses: float = 0.0  # register-file reads + writes of all the unit's PEs, in words
     link_bytes: dict[str, float] = field(default_factory=dict)
+    phase: int = 0  # the phase it runs in (Mapping.phases)
+    #: memory -> the spaces of its footprint there that a fusion group keeps at that memory
+    #: (they stay there between phases)
+    stays: dict[str, set[str]] = field(default_factory=dict)
 
 
 def nest(m: Mapping, em: EinsumMapping, path: tuple[str, ...]) -> list[tuple[int, Loop]]:
@@ -99,7 +106,8 @@ def einsum_cost(m: Mapping, em: EinsumMapping, arch, ops: dict[str, float]) -> E
     if lanes > unit.lanes:
         raise MappingError(f"'{em.einsum}': spatial loops use {lanes} PEs, unit '{em.unit}' has "
                            f"{unit.lanes}")
-    kept = m.kept(em.einsum)
+    kept, group_kept = m.kept(em.einsum), m.kept()
+    stays: dict[str, set[str]] = {}
     reads = {x: 0.0 for x in path}
     writes = {x: 0.0 for x in path}
     links: dict[str, float] = {}
@@ -114,6 +122,7 @@ def einsum_cost(m: Mapping, em: EinsumMapping, arch, ops: dict[str, float]) -> E
         word = c.tensors[tensor].word_bytes
         live = ranks - {c.tensors[tensor].iterative}
         keep = keep_depth(kept, tensor, path)
+        stay = keep_depth(group_kept, tensor, path) if tensor in group_kept else -1
         way = route(arch, m.home[tensor], path) if tensor in m.home else Route(0, (), ())
         travels = keep <= way.entry and len(way.memories) > 1  # a fusion keep holds it below
         keep = max(keep, way.entry)
@@ -137,6 +146,8 @@ def einsum_cost(m: Mapping, em: EinsumMapping, arch, ops: dict[str, float]) -> E
                     space = m.space_of(tensor)  # a tensor written in place shares its host's
                     footprint[path[d]][space] = max(footprint[path[d]].get(space, 0.0),
                                                     tile_at(loops, d, live) * word * fits)
+                    if d == stay:
+                        stays.setdefault(path[d], set()).add(space)
                 if d < keep or d + 1 in skip:
                     continue
                 src = path[max(j for j in range(d + 1) if j not in skip)]  # nearest holder
@@ -165,7 +176,8 @@ def einsum_cost(m: Mapping, em: EinsumMapping, arch, ops: dict[str, float]) -> E
                         reads[src] += psum
                         if child:
                             writes[child] += psum
-    return EinsumCost(em.unit, ops, float(lanes), reads, writes, footprint, float(rf), links)
+    return EinsumCost(em.unit, ops, float(lanes), reads, writes, footprint, float(rf), links,
+                      m.phases()[em.einsum], stays)
 
 
 def rf_accesses(loops: list[tuple[int, Loop]], ranks: set[str], points: float, whole: float,
@@ -226,16 +238,32 @@ def costs(m: Mapping, arch, ops: dict[str, dict[str, float]] | None = None
 
 
 def resident_bytes(per: dict[str, EinsumCost]) -> dict[str, float]:
-    """Bytes one instance of each memory level holds under a mapping (its costs `per`): per
-    tensor space the largest tile any Einsum keeps there, summed over spaces; a mapping fits
-    where this is within every level's capacity (mappers.compile checks it, and reports it)."""
-    per_space: dict[str, dict[str, float]] = {}
+    """Bytes one instance of each memory level holds under a mapping (its costs `per`), the
+    most of any phase (Mapping.phases): in a phase, per tensor space the largest tile an Einsum
+    of the phase holds there, summed over spaces; a space a fusion group keeps at the level is
+    there, at its largest tile, in every phase from the first to the last that holds it. A
+    mapping fits where this is within every level's capacity (mappers.compile checks it, and
+    reports it)."""
+    held: dict[str, dict[str, dict[int, float]]] = {}  # level -> space -> phase -> bytes
+    stays: dict[str, set[str]] = {}
     for ec in per.values():
         for level, tiles in ec.footprint.items():
-            held = per_space.setdefault(level, {})
+            spaces = held.setdefault(level, {})
             for space, b in tiles.items():
-                held[space] = max(held.get(space, 0.0), b)
-    return {level: sum(held.values()) for level, held in per_space.items()}
+                at = spaces.setdefault(space, {})
+                at[ec.phase] = max(at.get(ec.phase, 0.0), b)
+        for level, kept in ec.stays.items():
+            stays.setdefault(level, set()).update(kept)
+    out = {}
+    for level, spaces in held.items():
+        load: dict[int, float] = {}  # phase -> bytes
+        for space, at in spaces.items():
+            if space in stays.get(level, ()):
+                at = dict.fromkeys(range(min(at), max(at) + 1), max(at.values()))
+            for phase, b in at.items():
+                load[phase] = load.get(phase, 0.0) + b
+        out[level] = max(load.values(), default=0.0)
+    return out
 
 
 def epochs_of(m: Mapping, stage: Stage, arch) -> int:

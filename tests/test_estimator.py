@@ -364,3 +364,69 @@ def test_tensor_written_in_place_shares_its_hosts_footprint(tmp_path):
     assert fits == [False, True]
     with pytest.raises(MappingError, match="'X' .* is not a tensor"):
         Mapping(c, {"m": 8}, ems, (FusionGroup(("Y",), in_place={"Z": "X"}),)).space_of("Z")
+
+
+PHASE_ARCH = """
+attnsim_spec: 1
+name: phases
+components:
+  dram:   {kind: memory, class: dram, bandwidth: 16B/s}
+  buffer: {kind: memory, class: sram, parent: dram, capacity: 1KiB}
+  rf:     {kind: memory, class: registers, parent: buffer, capacity: 1KiB}
+  u1: {kind: compute, parent: rf, frequency: 1Hz, ops: {mul: 1}}
+  u2: {kind: compute, parent: rf, frequency: 1Hz, ops: {add: 1}}
+"""
+#: Y and Z independent, W reads both: three Einsums to split into stages and fuse at will
+PHASE_CASCADE = "Y[m] = A[m] * B[m]\nZ[m] = C[m] * D[m]\nW[m] = Y[m] + Z[m]"
+
+
+def phase_mapping(fusion=(), stages=(), nest=None) -> Mapping:
+    nest = nest or (Level("dram"), Level("buffer", (Loop("m", 8),)), Level("rf"))
+    return Mapping(parse(PHASE_CASCADE), {"m": 8},
+                   (EinsumMapping("Y", "u1", nest), EinsumMapping("Z", "u1", nest),
+                    EinsumMapping("W", "u2", nest)), fusion, stages)
+
+
+@pytest.mark.parametrize("fusion, stages, phases, buffer", [
+    # each Einsum its own stage and phase: the buffer holds one Einsum's three 16 B tiles at a
+    # time (48 B), where summing over the mapping held all seven tensors (112 B)
+    ((), (), [0, 1, 2], 48),
+    # one stage: the three run together, every tile at once
+    ((), (Stage(("Y", "Z", "W")),), [0, 0, 0], 112),
+    # a fusion group over Y and W joins the stages between them (Z runs under the group's
+    # loops): one phase, though three stages
+    ((FusionGroup(("Y", "W")),), (), [0, 0, 0], 112),
+    # Y and Z fused, W apart: A, B, C, D, Y, Z at once (96 B), then Y, Z, W
+    ((FusionGroup(("Y", "Z")),), (), [0, 0, 1], 96),
+    # Y kept in the buffer by a group of its own: it stays there while Z runs (phase 1 holds C,
+    # D, Z and Y: 64 B) until W reads it
+    ((FusionGroup(("Y",), {"Y": "buffer"}),), (), [0, 1, 2], 64),
+])
+def test_separate_phases_hold_a_memory_in_turn(tmp_path, fusion, stages, phases, buffer):
+    a, arr = arch_from(tmp_path, PHASE_ARCH)
+    m = phase_mapping(fusion, stages)
+    assert [m.phases()[k] for k in "YZW"] == phases
+    assert footprints(m, a, arr)["buffer"] == resident_bytes(costs(m, a))["buffer"] == buffer
+
+
+def test_numba_equals_plain_footprints_over_random_phases(tmp_path):
+    # random stages, fusion groups (with keeps at either memory) and tilings of the 3-Einsum
+    # cascade: the compiled resident bytes equal mappers.plain.resident_bytes
+    rng = np.random.default_rng(1)
+    a, arr = arch_from(tmp_path, PHASE_ARCH)
+    keys = ("Y", "Z", "W")
+    for _ in range(60):
+        cut = sorted(rng.choice([1, 2], int(rng.integers(0, 3)), replace=False).tolist())
+        stages = tuple(Stage(keys[lo:hi]) for lo, hi in zip([0] + cut, cut + [3]))
+        fusion = []
+        for _ in range(int(rng.integers(0, 3))):
+            members = tuple(k for k in keys if rng.random() < 0.5) or ("W",)
+            keep = {t: str(rng.choice(["buffer", "rf"])) for t in ("Y", "Z")
+                    if rng.random() < 0.5}
+            fusion.append(FusionGroup(members, keep))
+        outer = int(rng.choice([1, 2, 4, 8]))
+        mid = int(rng.choice([d for d in (1, 2, 4, 8) if (8 // outer) % d == 0]))
+        nest = (Level("dram", (Loop("m", outer),)), Level("buffer", (Loop("m", mid),)),
+                Level("rf"))
+        m = phase_mapping(tuple(fusion), stages, nest)
+        assert footprints(m, a, arr) == resident_bytes(costs(m, a))

@@ -9,7 +9,7 @@ from archsim.estimator import ArchArrays, estimate
 from archsim.spec import load_arch
 from mappers.compile import compile_mapping
 from mappers.gpu import (Attention, flash, flash_decoding, lean, num_splits, one_pass, sms,
-                         splitkv_block_n)
+                         splitkv_block_n, standard)
 from mappers.mapping import MappingError
 from mappers.plain import costs, resident_bytes
 from studies.gpu_evaluate import evaluate_gpu
@@ -180,3 +180,25 @@ def test_flash_decoding_splits_follow_flash_attention_heuristic():
     assert splitkv_block_n(64) == 256 and splitkv_block_n(128) == 128 and splitkv_block_n(256) == 64
     with pytest.raises(ValueError, match="multiple of the split-KV tile"):
         flash_decoding(Attention(1, 32, 128, 1, keys=1000), a100)
+
+
+@pytest.mark.parametrize("arch_name, seq, smem", [
+    # A6000 at 1K keys (100 KB of shared memory): the QK^T kernel holds a 128-row Q tile and a
+    # 128-key K tile, 64 of the head dim at a time (16 KB each), and the 128 x 128 score tile
+    # (32 KB); the PV kernel likewise (P and V chunks, the O tile): 64 KB, where the three
+    # kernels summed (the softmax row included) were 133 KB and did not fit
+    ("a6000", 1024, 64 * 1024),
+    # A100 at 16K keys (164 KB): the softmax kernel's staged row is the largest, 16K scores, its
+    # exponentials, the recomputed ones and the probabilities at 2 B (32 KB each) and the row
+    # max and sum (2 B each): 131076 B, where the three kernels summed were 213 KB
+    ("a100", 16384, 4 * 32768 + 4),
+])
+def test_standard_kernels_hold_shared_memory_in_turn(arch_name, seq, smem):
+    # standard attention's three kernels run one after another: shared memory holds one
+    # kernel's tiles at a time (Mapping.phases), so it evaluates where the summed tiles did not
+    arch = load_arch(arch_name)
+    r = evaluate_gpu("standard", Attention(1, 16, 128, seq), arch)
+    assert r["tiles"] == [128, 128] and r["latency_s"] > 0
+    m = standard(Attention(1, 16, 128, seq), arch).mapping
+    assert sorted(set(m.phases().values())) == [0, 1, 2]  # QK^T, softmax, PV
+    assert resident_bytes(costs(m, arch))["smem"] == smem <= arch.memories["smem"].capacity_bytes
