@@ -182,11 +182,11 @@ class Template:
         work = {e.key: e for e in working_einsums(c)}
         names = list(dict.fromkeys(source_tensor(c, t) for t in c.tensors))
         slots, paths, tensors, shapes = [], [], [], []
-        for em in m.einsums:
+        for em, loops in zip(m.einsums, nests(m, arch)):
             e = work[em.einsum]
             kept, group_kept = m.kept(em.einsum), m.kept()
-            path = tuple(reversed([x for x in arch.parent_chain(em.unit) if x in arch.memories]))
-            slots.append(tuple(_Slot(lv, lp) for lv, lp in nest(m, em, path)))
+            path = unit_path(arch, em.unit)
+            slots.append(tuple(_Slot(lv, lp) for lv, lp in loops))
             paths.append(tuple(arrays.levels.index(x) for x in path))
             shapes.append({r: full[r] for r in e.space})
             row = []
@@ -233,9 +233,8 @@ class Template:
     def factors_of(self, m: Mapping, arch) -> np.ndarray:
         """The factor of every loop slot of a mapping with this structure, [E, J] (1 padded)."""
         out = np.ones((len(self.keys), self.width))
-        for k, em in enumerate(m.einsums):
-            path = tuple(reversed([x for x in arch.parent_chain(em.unit) if x in arch.memories]))
-            for j, (_, lp) in enumerate(nest(m, em, path)):
+        for k, loops in enumerate(nests(m, arch)):
+            for j, (_, lp) in enumerate(loops):
                 out[k, j] = lp.factor
         return out
 
@@ -404,14 +403,38 @@ def family(m: Mapping, arch) -> tuple:
     """What a Template fixes of a mapping given its `Rows` (everything but its loop factors,
     shapes, instances, rounds and fixed epochs): mappings of one family compile with one
     Template, each from its own `factors_of` and `rows_of`."""
-    def nest_of(em):
-        path = tuple(reversed([x for x in arch.parent_chain(em.unit) if x in arch.memories]))
-        return tuple((lv, lp.rank, lp.spatial, lp.multicast) for lv, lp in nest(m, em, path))
     return (id(m.cascade), repr(m.fusion),
             tuple((st.einsums, st.mode, st.epochs == 0) for st in m.stages_or_default()),
             repr(sorted(m.home.items())),
-            tuple((em.einsum, em.unit, repr(sorted(em.bypass.items())), nest_of(em))
-                  for em in m.einsums))
+            tuple((em.einsum, em.unit, repr(sorted(em.bypass.items())),
+                   tuple((lv, lp.rank, lp.spatial, lp.multicast) for lv, lp in loops))
+                  for em, loops in zip(m.einsums, nests(m, arch))))
+
+
+#: loop nests of recently compiled mappings, by identity (a mapping is immutable; the entry
+#: holds it, so its id is not reused while cached): a search asks for each candidate's nests
+#: for its family, its factors and its Template
+_NESTS: dict[int, tuple[Mapping, dict]] = {}
+_NESTS_SIZE = 1024
+
+
+def nests(m: Mapping, arch) -> tuple[tuple[tuple[int, Loop], ...], ...]:
+    """Each bound Einsum's completed loop nest (mappers.plain.nest) on its unit's path,
+    computed once per mapping object and paths."""
+    hit = _NESTS.get(id(m))
+    if hit is None or hit[0] is not m:
+        if len(_NESTS) >= _NESTS_SIZE:
+            _NESTS.pop(next(iter(_NESTS)))
+        hit = _NESTS[id(m)] = (m, {})
+    paths = tuple(unit_path(arch, em.unit) for em in m.einsums)
+    if paths not in hit[1]:
+        hit[1][paths] = tuple(tuple(nest(m, em, path)) for em, path in zip(m.einsums, paths))
+    return hit[1][paths]
+
+
+def unit_path(arch, unit: str) -> tuple[str, ...]:
+    """The memories from the root down to a compute unit."""
+    return tuple(reversed([x for x in arch.parent_chain(unit) if x in arch.memories]))
 
 
 def _static(m: Mapping, arrays: ArchArrays, rows: Rows) -> MappingBatch:
