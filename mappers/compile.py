@@ -29,13 +29,14 @@ import numpy as np
 from numba import njit
 
 from archsim.estimator import PIPELINED, SEQUENTIAL, ArchArrays, MappingBatch
+from einsum_cascades import CascadeError
 from einsum_cascades.ir import Ref, refs
 
 from .mapping import (CapacityError, Loop, Mapping, MappingError, epoch_ranks, keep_depth, route,
                       source_tensor, working_einsums)
 from .ops import op_counts
 from .plain import costs as plain_costs
-from .plain import nest
+from .plain import lanes_used, nest
 
 
 @dataclass(frozen=True)
@@ -160,14 +161,17 @@ class Template:
 
     @classmethod
     def from_mapping(cls, m: Mapping, arch, arrays: ArchArrays) -> "Template":
-        """The structure of `m` (checked by the plain model), its factors left open; the same
-        mapping on an architecture of the same topology reuses the Template built before
-        (only the memory capacities it checks against are the new architecture's)."""
-        key = (_mapping_key(m), _topology(arch, arrays))
+        """The structure of `m` (checked by the plain model), its factors left open; a mapping
+        of a `family` met before on an architecture of the same topology reuses the Template
+        built then, as `_member` makes it (`m`'s own loops, rows and checks, the capacities of
+        `arrays`)."""
+        try:
+            key = (family(m, arch), _topology(arch, arrays))
+        except (CascadeError, KeyError):  # a nest or unit the plain model refuses, in its words
+            return cls._build(m, arch, arrays)
         hit = _TEMPLATES.get(key)
         if hit is not None and hit[0] is m.cascade:
-            return replace(hit[1], capacity=arrays.level_capacity.copy(),
-                           _identity=hit[1]._identity)
+            return hit[1]._member(m, arch, arrays)
         t = cls._build(m, arch, arrays)
         if len(_TEMPLATES) >= _TEMPLATES_SIZE:
             _TEMPLATES.pop(next(iter(_TEMPLATES)))
@@ -224,6 +228,22 @@ class Template:
         return cls(keys, tuple(slots), tuple(paths), tuple(tensors), tuple(shapes), lanes,
                    arrays.level_capacity.copy(), len(names), _static(m, arrays, rows), rows,
                    len(arrays.links), epochs, np.array([phases[k] for k in keys], np.int64))
+
+    def _member(self, m: Mapping, arch, arrays: ArchArrays) -> "Template":
+        """The Template `_build` makes of `m`, a mapping of this one's family, from this one:
+        the family fixes every structural check the plain model makes, and what it leaves to a
+        member (its loop factors, shapes, instances and rounds) is checked here as there (the
+        nests in `family`, the PEs used here, the rounds in `rows_of`)."""
+        loops = nests(m, arch)
+        for em, nest_ in zip(m.einsums, loops):
+            lanes_used(m, em, nest_, arch.computes[em.unit])
+        rows = rows_of(m, arrays)
+        full = m.cascade.resolve_shapes(m.shapes)
+        return replace(self, slots=tuple(tuple(_Slot(lv, lp) for lv, lp in nest_)
+                                         for nest_ in loops),
+                       shapes=tuple({r: full[r] for r in s} for s in self.shapes),
+                       capacity=arrays.level_capacity.copy(), static=_static(m, arrays, rows),
+                       rows=rows)
 
     @property
     def width(self) -> int:
@@ -369,17 +389,11 @@ class Template:
                             epochs, rf), valid
 
 
-#: Templates by (mapping, architecture topology), holding their cascade (its id is in the key):
-#: a sweep maps the same workload onto many architectures that differ in capacities or
-#: bandwidths, and most points share their mapping with another
+#: Templates by (family, architecture topology), holding their cascade (its id is in the
+#: key): a sweep maps the same workload onto many architectures that differ in capacities or
+#: bandwidths, or onto new shapes whose mappings share their loop structure with another
 _TEMPLATES: dict[tuple, tuple] = {}
 _TEMPLATES_SIZE = 256
-
-
-def _mapping_key(m: Mapping) -> tuple:
-    """Everything a mapping says, every field (the cascade by identity), as a hashable key."""
-    return (id(m.cascade),) + tuple(repr(getattr(m, f.name)) for f in fields(m)
-                                    if f.name != "cascade")
 
 
 def _topology(arch, arrays: ArchArrays) -> tuple:

@@ -9,13 +9,15 @@ kernels loaded, cascades parsed, op formulas derived), then timed at new ones:
 - spatial: `run_design` of fusemax, architecture and unfused (bert, 1K, 4K, 16K tokens; their
   `first_fitting` searches);
 - op_counts: `mappers.ops.op_counts` of one_pass at 200 new shape sets.
-Each repeat is a fresh interpreter; with `--baseline`, the same cases run from another checkout
+Each repeat is a fresh interpreter, garbage collection off while a case is timed (as in
+timeit); with `--baseline`, the same cases run from another checkout
 (e.g. `git worktree add /tmp/base main`) in turns with this one, and the ratios baseline /
 this are reported. Prints JSON: median seconds per case of each, and the ratios.
 """
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import statistics
@@ -63,9 +65,12 @@ def child() -> dict:
     out = {"from": str(Path(mappers.__file__).parents[1])}
     for name, (fn, prime, timed) in cases.items():
         fn(prime)
+        gc.collect()
+        gc.disable()  # as timeit does: a full collection's pause is the heap's, not the case's
         start = time.perf_counter()
         fn(timed)
         out[name] = time.perf_counter() - start
+        gc.enable()
     return out
 
 
