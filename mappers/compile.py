@@ -425,25 +425,27 @@ def family(m: Mapping, arch) -> tuple:
                   for em, loops in zip(m.einsums, nests(m, arch))))
 
 
-#: loop nests of recently compiled mappings, by identity (a mapping is immutable; the entry
-#: holds it, so its id is not reused while cached): a search asks for each candidate's nests
-#: for its family, its factors and its Template
+#: loop nests of recently compiled mappings on their architectures, by identity (mappings and
+#: architectures are immutable; the entries hold them, so their ids are not reused while
+#: cached): a search asks for each candidate's nests for its family, its factors and its
+#: Template
 _NESTS: dict[int, tuple[Mapping, dict]] = {}
 _NESTS_SIZE = 1024
 
 
 def nests(m: Mapping, arch) -> tuple[tuple[tuple[int, Loop], ...], ...]:
     """Each bound Einsum's completed loop nest (mappers.plain.nest) on its unit's path,
-    computed once per mapping object and paths."""
+    computed once per mapping and architecture object."""
     hit = _NESTS.get(id(m))
     if hit is None or hit[0] is not m:
         if len(_NESTS) >= _NESTS_SIZE:
             _NESTS.pop(next(iter(_NESTS)))
         hit = _NESTS[id(m)] = (m, {})
-    paths = tuple(unit_path(arch, em.unit) for em in m.einsums)
-    if paths not in hit[1]:
-        hit[1][paths] = tuple(tuple(nest(m, em, path)) for em, path in zip(m.einsums, paths))
-    return hit[1][paths]
+    on = hit[1].get(id(arch))
+    if on is None or on[0] is not arch:
+        on = hit[1][id(arch)] = (arch, tuple(tuple(nest(m, em, unit_path(arch, em.unit)))
+                                             for em in m.einsums))
+    return on[1]
 
 
 def unit_path(arch, unit: str) -> tuple[str, ...]:
