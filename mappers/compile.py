@@ -23,6 +23,7 @@ volume, each memory and link of its route (mappers.plain.travel states the rule)
 
 from __future__ import annotations
 
+import weakref
 from dataclasses import dataclass, field, fields, replace
 
 import numpy as np
@@ -425,26 +426,29 @@ def family(m: Mapping, arch) -> tuple:
                   for em, loops in zip(m.einsums, nests(m, arch))))
 
 
-#: loop nests of recently compiled mappings on their architectures, by identity (mappings and
-#: architectures are immutable; the entries hold them, so their ids are not reused while
-#: cached): a search asks for each candidate's nests for its family, its factors and its
-#: Template
-_NESTS: dict[int, tuple[Mapping, dict]] = {}
-_NESTS_SIZE = 1024
+#: loop nests of live mappings on their architectures, by identity: a search asks for each
+#: candidate's nests for its family, its factors and its Template. An entry holds its mapping
+#: and architectures weakly (mappings and architectures are immutable) and leaves with its
+#: mapping, so the cache keeps nothing alive and is never larger than the mappings in use.
+_NESTS: dict[int, tuple[weakref.ref, dict]] = {}
+
+
+def _forget(ref: weakref.ref, key: int) -> None:
+    """Drop a dead mapping's entry (not a newer one under the same id)."""
+    if _NESTS.get(key, (None,))[0] is ref:
+        del _NESTS[key]
 
 
 def nests(m: Mapping, arch) -> tuple[tuple[tuple[int, Loop], ...], ...]:
     """Each bound Einsum's completed loop nest (mappers.plain.nest) on its unit's path,
     computed once per mapping and architecture object."""
     hit = _NESTS.get(id(m))
-    if hit is None or hit[0] is not m:
-        if len(_NESTS) >= _NESTS_SIZE:
-            _NESTS.pop(next(iter(_NESTS)))
-        hit = _NESTS[id(m)] = (m, {})
+    if hit is None or hit[0]() is not m:
+        hit = _NESTS[id(m)] = (weakref.ref(m, lambda ref, key=id(m): _forget(ref, key)), {})
     on = hit[1].get(id(arch))
-    if on is None or on[0] is not arch:
-        on = hit[1][id(arch)] = (arch, tuple(tuple(nest(m, em, unit_path(arch, em.unit)))
-                                             for em in m.einsums))
+    if on is None or on[0]() is not arch:
+        on = hit[1][id(arch)] = (weakref.ref(arch), tuple(
+            tuple(nest(m, em, unit_path(arch, em.unit))) for em in m.einsums))
     return on[1]
 
 

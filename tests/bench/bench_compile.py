@@ -8,9 +8,12 @@ kernels loaded, cascades parsed, op formulas derived), then timed at new ones:
   tokens (8 evaluations: the tile search, its Templates and the chosen mapping's results);
 - spatial: `run_design` of fusemax, architecture and unfused (bert, 1K, 4K, 16K tokens; their
   `first_fitting` searches);
+- capacities: `score` of fusemax (bert, 64K tokens) on 100 buffer capacities (a sweep: new
+  mappings and architectures of one topology), garbage collection on (what caches keep alive
+  is its cost);
 - op_counts: `mappers.ops.op_counts` of one_pass at 200 new shape sets.
-Each repeat is a fresh interpreter, garbage collection off while a case is timed (as in
-timeit); with `--baseline`, the same cases run from another checkout
+Each repeat is a fresh interpreter, garbage collection off while the other cases are timed
+(as in timeit); with `--baseline`, the same cases run from another checkout
 (e.g. `git worktree add /tmp/base main`) in turns with this one, and the ratios baseline /
 this are reported. Prints JSON: median seconds per case of each, and the ratios.
 """
@@ -36,7 +39,7 @@ def child() -> dict:
     from einsum_cascades import load
     from mappers.gpu import Attention
     from mappers.ops import op_counts
-    from studies.evaluate import DESIGNS, run_design
+    from studies.evaluate import DESIGNS, run_design, score
     from studies.gpu_evaluate import evaluate_gpu
     from studies.workloads import model
 
@@ -55,18 +58,25 @@ def child() -> dict:
             for n in seqs:
                 run_design(d, bert, n, arch)
 
+    def capacities(first):
+        for k in range(first, first + 100):
+            arch = load_arch("fusemax", [f"global_buffer.capacity={256 + 32 * k}KiB"])
+            score(DESIGNS["fusemax"].build(bert, 65536, arch), arch)
+
     def counts(first):
         for k in range(first, first + 200):
             op_counts(c, {"e": 64 + k, "f": 64, "m": 1024 + 16 * k, "p": 512 + k, "m0": 16})
 
     cases = {"gpu": (gpu, [2048], [1024, 4096, 8192, 16384]),
              "spatial": (arrays, [2048], [1024, 4096, 16384]),
+             "capacities": (capacities, 1000, 0),
              "op_counts": (counts, 0, 1000)}
     out = {"from": str(Path(mappers.__file__).parents[1])}
     for name, (fn, prime, timed) in cases.items():
         fn(prime)
         gc.collect()
-        gc.disable()  # as timeit does: a full collection's pause is the heap's, not the case's
+        if name != "capacities":  # as timeit does: a collection's pause is the heap's
+            gc.disable()
         start = time.perf_counter()
         fn(timed)
         out[name] = time.perf_counter() - start
