@@ -31,6 +31,7 @@ Polynomial = tuple[tuple[int | Fraction, tuple[tuple[str, int], ...]], ...]
 #: mappings of one cascade, and deriving the formulas with sympy is the slow part
 _CACHE: dict[int, tuple[Cascade, dict, dict, dict]] = {}
 _CACHE_SIZE = 32
+_COUNTS_SIZE = 1024  # shape sets whose counts each cascade keeps
 
 
 def _cached(c: Cascade) -> tuple[dict, dict, dict]:
@@ -97,6 +98,8 @@ def op_counts(c: Cascade, shapes: dict[str, int]) -> dict[str, dict[str, float]]
     _, polys, counts = _cached(c)
     key = tuple(sorted(shapes.items()))
     if key not in counts:
+        if len(counts) >= _COUNTS_SIZE:  # a sweep over shapes meets each set a few times
+            counts.pop(next(iter(counts)))
         full = c.resolve_shapes(shapes)
         counts[key] = {k: {op: evaluate(n, full) for op, n in ops.items()}
                        for k, ops in polys.items()}
