@@ -23,19 +23,21 @@ volume, each memory and link of its route (mappers.plain.travel states the rule)
 
 from __future__ import annotations
 
+import weakref
 from dataclasses import dataclass, field, fields, replace
 
 import numpy as np
 from numba import njit
 
 from archsim.estimator import PIPELINED, SEQUENTIAL, ArchArrays, MappingBatch
+from einsum_cascades import CascadeError
 from einsum_cascades.ir import Ref, refs
 
 from .mapping import (CapacityError, Loop, Mapping, MappingError, epoch_ranks, keep_depth, route,
                       source_tensor, working_einsums)
 from .ops import op_counts
 from .plain import costs as plain_costs
-from .plain import nest
+from .plain import lanes_used, nest
 
 
 @dataclass(frozen=True)
@@ -160,14 +162,17 @@ class Template:
 
     @classmethod
     def from_mapping(cls, m: Mapping, arch, arrays: ArchArrays) -> "Template":
-        """The structure of `m` (checked by the plain model), its factors left open; the same
-        mapping on an architecture of the same topology reuses the Template built before
-        (only the memory capacities it checks against are the new architecture's)."""
-        key = (_mapping_key(m), _topology(arch, arrays))
+        """The structure of `m` (checked by the plain model), its factors left open; a mapping
+        of a `family` met before on an architecture of the same topology reuses the Template
+        built then, as `_member` makes it (`m`'s own loops, rows and checks, the capacities of
+        `arrays`)."""
+        try:
+            key = (family(m, arch), _topology(arch, arrays))
+        except (CascadeError, KeyError):  # a nest or unit the plain model refuses, in its words
+            return cls._build(m, arch, arrays)
         hit = _TEMPLATES.get(key)
         if hit is not None and hit[0] is m.cascade:
-            return replace(hit[1], capacity=arrays.level_capacity.copy(),
-                           _identity=hit[1]._identity)
+            return hit[1]._member(m, arch, arrays)
         t = cls._build(m, arch, arrays)
         if len(_TEMPLATES) >= _TEMPLATES_SIZE:
             _TEMPLATES.pop(next(iter(_TEMPLATES)))
@@ -182,11 +187,11 @@ class Template:
         work = {e.key: e for e in working_einsums(c)}
         names = list(dict.fromkeys(source_tensor(c, t) for t in c.tensors))
         slots, paths, tensors, shapes = [], [], [], []
-        for em in m.einsums:
+        for em, loops in zip(m.einsums, nests(m, arch)):
             e = work[em.einsum]
             kept, group_kept = m.kept(em.einsum), m.kept()
-            path = tuple(reversed([x for x in arch.parent_chain(em.unit) if x in arch.memories]))
-            slots.append(tuple(_Slot(lv, lp) for lv, lp in nest(m, em, path)))
+            path = unit_path(arch, em.unit)
+            slots.append(tuple(_Slot(lv, lp) for lv, lp in loops))
             paths.append(tuple(arrays.levels.index(x) for x in path))
             shapes.append({r: full[r] for r in e.space})
             row = []
@@ -225,6 +230,22 @@ class Template:
                    arrays.level_capacity.copy(), len(names), _static(m, arrays, rows), rows,
                    len(arrays.links), epochs, np.array([phases[k] for k in keys], np.int64))
 
+    def _member(self, m: Mapping, arch, arrays: ArchArrays) -> "Template":
+        """The Template `_build` makes of `m`, a mapping of this one's family, from this one:
+        the family fixes every structural check the plain model makes, and what it leaves to a
+        member (its loop factors, shapes, instances and rounds) is checked here as there (the
+        nests in `family`, the PEs used here, the rounds in `rows_of`)."""
+        loops = nests(m, arch)
+        for em, nest_ in zip(m.einsums, loops):
+            lanes_used(m, em, nest_, arch.computes[em.unit])
+        rows = rows_of(m, arrays)
+        full = m.cascade.resolve_shapes(m.shapes)
+        return replace(self, slots=tuple(tuple(_Slot(lv, lp) for lv, lp in nest_)
+                                         for nest_ in loops),
+                       shapes=tuple({r: full[r] for r in s} for s in self.shapes),
+                       capacity=arrays.level_capacity.copy(), static=_static(m, arrays, rows),
+                       rows=rows)
+
     @property
     def width(self) -> int:
         """Loop slots of the Einsum with the most loops (J of the default layout)."""
@@ -233,9 +254,8 @@ class Template:
     def factors_of(self, m: Mapping, arch) -> np.ndarray:
         """The factor of every loop slot of a mapping with this structure, [E, J] (1 padded)."""
         out = np.ones((len(self.keys), self.width))
-        for k, em in enumerate(m.einsums):
-            path = tuple(reversed([x for x in arch.parent_chain(em.unit) if x in arch.memories]))
-            for j, (_, lp) in enumerate(nest(m, em, path)):
+        for k, loops in enumerate(nests(m, arch)):
+            for j, (_, lp) in enumerate(loops):
                 out[k, j] = lp.factor
         return out
 
@@ -370,17 +390,11 @@ class Template:
                             epochs, rf), valid
 
 
-#: Templates by (mapping, architecture topology), holding their cascade (its id is in the key):
-#: a sweep maps the same workload onto many architectures that differ in capacities or
-#: bandwidths, and most points share their mapping with another
+#: Templates by (family, architecture topology), holding their cascade (its id is in the
+#: key): a sweep maps the same workload onto many architectures that differ in capacities or
+#: bandwidths, or onto new shapes whose mappings share their loop structure with another
 _TEMPLATES: dict[tuple, tuple] = {}
 _TEMPLATES_SIZE = 256
-
-
-def _mapping_key(m: Mapping) -> tuple:
-    """Everything a mapping says, every field (the cascade by identity), as a hashable key."""
-    return (id(m.cascade),) + tuple(repr(getattr(m, f.name)) for f in fields(m)
-                                    if f.name != "cascade")
 
 
 def _topology(arch, arrays: ArchArrays) -> tuple:
@@ -404,14 +418,43 @@ def family(m: Mapping, arch) -> tuple:
     """What a Template fixes of a mapping given its `Rows` (everything but its loop factors,
     shapes, instances, rounds and fixed epochs): mappings of one family compile with one
     Template, each from its own `factors_of` and `rows_of`."""
-    def nest_of(em):
-        path = tuple(reversed([x for x in arch.parent_chain(em.unit) if x in arch.memories]))
-        return tuple((lv, lp.rank, lp.spatial, lp.multicast) for lv, lp in nest(m, em, path))
     return (id(m.cascade), repr(m.fusion),
             tuple((st.einsums, st.mode, st.epochs == 0) for st in m.stages_or_default()),
             repr(sorted(m.home.items())),
-            tuple((em.einsum, em.unit, repr(sorted(em.bypass.items())), nest_of(em))
-                  for em in m.einsums))
+            tuple((em.einsum, em.unit, repr(sorted(em.bypass.items())),
+                   tuple((lv, lp.rank, lp.spatial, lp.multicast) for lv, lp in loops))
+                  for em, loops in zip(m.einsums, nests(m, arch))))
+
+
+#: loop nests of live mappings on their architectures, by identity: a search asks for each
+#: candidate's nests for its family, its factors and its Template. An entry holds its mapping
+#: and architectures weakly (mappings and architectures are immutable) and leaves with its
+#: mapping, so the cache keeps nothing alive and is never larger than the mappings in use.
+_NESTS: dict[int, tuple[weakref.ref, dict]] = {}
+
+
+def _forget(ref: weakref.ref, key: int) -> None:
+    """Drop a dead mapping's entry (not a newer one under the same id)."""
+    if _NESTS.get(key, (None,))[0] is ref:
+        del _NESTS[key]
+
+
+def nests(m: Mapping, arch) -> tuple[tuple[tuple[int, Loop], ...], ...]:
+    """Each bound Einsum's completed loop nest (mappers.plain.nest) on its unit's path,
+    computed once per mapping and architecture object."""
+    hit = _NESTS.get(id(m))
+    if hit is None or hit[0]() is not m:
+        hit = _NESTS[id(m)] = (weakref.ref(m, lambda ref, key=id(m): _forget(ref, key)), {})
+    on = hit[1].get(id(arch))
+    if on is None or on[0]() is not arch:
+        on = hit[1][id(arch)] = (weakref.ref(arch), tuple(
+            tuple(nest(m, em, unit_path(arch, em.unit))) for em in m.einsums))
+    return on[1]
+
+
+def unit_path(arch, unit: str) -> tuple[str, ...]:
+    """The memories from the root down to a compute unit."""
+    return tuple(reversed([x for x in arch.parent_chain(unit) if x in arch.memories]))
 
 
 def _static(m: Mapping, arrays: ArchArrays, rows: Rows) -> MappingBatch:

@@ -323,8 +323,14 @@ def is_view(e: Einsum) -> bool:
 
 
 def working_einsums(c: Cascade) -> tuple[Einsum, ...]:
-    """Einsums that do work and must be bound (not views, not initial values)."""
-    return tuple(e for e in c.einsums if e.kind != "init" and not is_view(e))
+    """Einsums that do work and must be bound (not views, not initial values); kept with the
+    cascade's derived answers, for the Einsums they were derived from (mappers ask for each
+    Einsum of each mapping)."""
+    hit = c._memo.get("working_einsums")
+    if hit is None or hit[0] is not c.einsums:
+        hit = c._memo["working_einsums"] = (
+            c.einsums, tuple(e for e in c.einsums if e.kind != "init" and not is_view(e)))
+    return hit[1]
 
 
 def source_tensor(c: Cascade, tensor: str) -> str:

@@ -88,6 +88,17 @@ def nest(m: Mapping, em: EinsumMapping, path: tuple[str, ...]) -> list[tuple[int
     return loops
 
 
+def lanes_used(m: Mapping, em: EinsumMapping, loops: list[tuple[int, Loop]], unit) -> float:
+    """PEs an Einsum's spatial loops use, its instances of a round together (raises past the
+    unit's)."""
+    lanes = (math.prod(lp.factor for _, lp in loops if lp.spatial) * m.instances
+             / m.einsum_rounds(em.einsum))
+    if lanes > unit.lanes:
+        raise MappingError(f"'{em.einsum}': spatial loops use {lanes} PEs, unit '{em.unit}' has "
+                           f"{unit.lanes}")
+    return lanes
+
+
 def einsum_cost(m: Mapping, em: EinsumMapping, arch, ops: dict[str, float]) -> EinsumCost:
     """Work, fan-out, traffic and footprint of one Einsum under its loop nest."""
     c = m.cascade
@@ -101,11 +112,7 @@ def einsum_cost(m: Mapping, em: EinsumMapping, arch, ops: dict[str, float]) -> E
             raise MappingError(f"'{em.einsum}' needs '{op}', which unit '{em.unit}' cannot run")
     path = tuple(reversed([x for x in arch.parent_chain(em.unit) if x in arch.memories]))
     loops = nest(m, em, path)
-    lanes = (math.prod(lp.factor for _, lp in loops if lp.spatial) * m.instances
-             / m.einsum_rounds(em.einsum))
-    if lanes > unit.lanes:
-        raise MappingError(f"'{em.einsum}': spatial loops use {lanes} PEs, unit '{em.unit}' has "
-                           f"{unit.lanes}")
+    lanes = lanes_used(m, em, loops, unit)
     kept, group_kept = m.kept(em.einsum), m.kept()
     stays: dict[str, set[str]] = {}
     reads = {x: 0.0 for x in path}

@@ -4,7 +4,7 @@ alone."""
 
 from __future__ import annotations
 
-from dataclasses import fields
+from dataclasses import fields, replace
 
 import numpy as np
 import pytest
@@ -77,3 +77,50 @@ def test_one_family_compiles_as_rows_of_one_template(name):
     with pytest.raises(MappingError, match="rows for"):
         t.compile(np.stack([t.factors_of(m, arch) for m in ms]),
                   rows=comp.rows_of(ms[0], arrays))
+
+
+def same(a, b) -> bool:
+    """Equal field by field (arrays element by element, dataclasses recursively)."""
+    if hasattr(a, "__dataclass_fields__"):
+        return type(a) is type(b) and all(same(getattr(a, f.name), getattr(b, f.name))
+                                          for f in fields(a))
+    if isinstance(a, np.ndarray):
+        return a.dtype == b.dtype and np.array_equal(a, b)
+    if isinstance(a, (tuple, list)):
+        return len(a) == len(b) and all(same(x, y) for x, y in zip(a, b))
+    return a == b
+
+
+@pytest.mark.parametrize("name", ["fa2", "fa3", "split_k"])
+def test_a_template_from_the_family_cache_is_the_one_built_afresh(name):
+    # a sweep over shapes meets new members of a family: the cached Template, made the
+    # member's (its loops, shapes, rows and the new capacities), is what building it gives
+    arch, members = family_members()
+    arrays = ArchArrays.from_arch(arch)
+    first, *rest = members[name]
+    comp._TEMPLATES.clear()
+    comp.Template.from_mapping(first, arch, arrays)
+    for m in rest:
+        cached = comp.Template.from_mapping(m, arch, arrays)
+        built = comp.Template._build(m, arch, arrays)
+        assert all(same(getattr(cached, f.name), getattr(built, f.name))
+                   for f in fields(built) if f.name != "_identity")
+    assert len(comp._TEMPLATES) == 1
+
+
+def test_a_cached_family_still_refuses_a_member_with_too_many_pes():
+    # the plain model's per-member check (PEs used) holds on a cache hit, in its words
+    from mappers import gpu
+
+    h100 = load_arch("h100")
+    arrays = ArchArrays.from_arch(h100)
+    a = gpu.Attention(2, 16, 128, 4096)
+    comp.Template.from_mapping(gpu.one_pass(a, h100, 128, 64), h100, arrays)
+    m = gpu.one_pass(a, h100, 128, 64)
+    wide = replace(m, parallel_instances=4 * m.parallel_instances,
+                   stages=tuple(replace(st, parallel_instances=0) for st in m.stages))
+    assert comp.family(wide, h100) == comp.family(m, h100)
+    with pytest.raises(MappingError, match="spatial loops use"):
+        costs(wide, h100)
+    with pytest.raises(MappingError, match="spatial loops use"):
+        comp.Template.from_mapping(wide, h100, arrays)
