@@ -27,32 +27,48 @@ def compare(
     batch: Annotated[Optional[int], typer.Option(min=1)] = None,
     heads: Annotated[Optional[int], typer.Option(min=1)] = None,
     head_dim: Annotated[Optional[int], typer.Option(min=1)] = None,
+    arch_names: Annotated[Optional[str], typer.Option(
+        "--arch", help="Comma list of presets or spec files to run every design on "
+                       "(default: each design on its own preset).")] = None,
     html: Annotated[Optional[Path], typer.Option(help="Write a plotly HTML figure here.")] = None,
     fmt: Annotated[str, typer.Option("--format", "-f", help="table or json.")] = "table",
 ) -> None:
     """Compare designs over sequence lengths: latency, energy, traffic, speedup over the first.
 
     Each design runs on the preset it was designed for (fusemax, architecture on fusemax;
-    unfused on unfused; flat, cascade on flat).
+    unfused on unfused; flat, cascade on flat; the GPU designs on h100), or with --arch on
+    each architecture given.
 
     Examples:
 
     attnsim compare --designs unfused,fusemax --model bert --seq 1K..1M*4
 
     attnsim compare --designs unfused,flat,cascade,fusemax --model t5 --seq 4K,64K --html c.html
+
+    attnsim compare --designs fa2,standard --arch a100,h100 --batch 1 --heads 16 --head-dim 128 --seq 1K..16K*4
     """
     if fmt not in ("table", "json"):
         raise ValueError(f"--format must be table or json, got '{fmt}'")
     chosen = [design(d.strip()) for d in designs.split(",")]
     w = workload(model_name, batch, heads, head_dim)
-    arches = {d.arch: load_arch(d.arch) for d in chosen}
+    given = [load_arch(a.strip()) for a in arch_names.split(",")] if arch_names else None
+    for d in chosen:
+        for a in given or ():
+            if a.substrate != d.substrate:
+                raise ValueError(f"design '{d.name}' maps onto a {d.substrate} architecture, "
+                                 f"not '{a.name}' ({a.substrate})")
+    if given:
+        pairs = [(d, a) for a in given for d in chosen]
+    else:
+        own = {d.arch: load_arch(d.arch) for d in chosen}
+        pairs = [(d, own[d.arch]) for d in chosen]
     rows = []
     for n in parse_counts(seq):
         base = None
-        for d in chosen:
-            r = evaluate_design(d.build(w, n, arches[d.arch]), arches[d.arch])
+        for d, a in pairs:
+            r = evaluate_design(d.build(w, n, a), a)
             base = base or r
-            rows.append({"design": d.name, "arch": d.arch, "seq_len": label(n),
+            rows.append({"design": d.name, "arch": a.name, "seq_len": label(n),
                          "latency_s": r["latency_s"], "energy_pj": r["energy_pj"],
                          "traffic_bytes": r["traffic_bytes"],
                          "speedup": base["latency_s"] / r["latency_s"],
@@ -64,7 +80,9 @@ def compare(
     if fmt == "json":
         typer.echo(json.dumps(rows, indent=2))
         return
-    t = Table(title=f"{w.name}: designs compared (speedup and energy relative to {chosen[0].name})")
+    first = pairs[0]
+    t = Table(title=f"{w.name}: designs compared (speedup and energy relative to "
+                    f"{first[0].name} on {first[1].name})")
     for col in ("seq", "design", "arch", "latency_s", "energy (J)", "DRAM GB", "speedup", "energy"):
         t.add_column(col)
     for r in rows:

@@ -66,6 +66,22 @@ def test_compare_designs_over_lengths(tmp_path):
     assert bad.exit_code == 2 and "unknown mapper 'magic'" in bad.output
 
 
+def test_compare_runs_every_design_on_each_given_arch():
+    r = runner.invoke(app, ["compare", "--designs", "fa2,standard", "--arch", "a100,h100",
+                            "--batch", "1", "--heads", "16", "--head-dim", "128", "--seq", "4K",
+                            "-f", "json"])
+    assert r.exit_code == 0, r.output
+    rows = json.loads(r.stdout)
+    assert [(x["design"], x["arch"]) for x in rows] == [
+        ("fa2", "a100"), ("standard", "a100"), ("fa2", "h100"), ("standard", "h100")]
+    lat = {(x["design"], x["arch"]): x["latency_s"] for x in rows}
+    # H100 has more SMs, HBM bandwidth and MMA rate than A100; FA2 beats standard on both
+    assert lat["fa2", "h100"] < lat["fa2", "a100"] and lat["fa2", "a100"] < lat["standard", "a100"]
+    bad = runner.invoke(app, ["compare", "--designs", "fa2,fusemax", "--arch", "h100", "--batch",
+                              "1", "--heads", "16", "--head-dim", "128", "--seq", "1K"])
+    assert bad.exit_code == 2 and "'fusemax' maps onto a spatial architecture" in bad.output
+
+
 def test_compare_all_four_designs_of_the_paper():
     # T5 at 64K, each design on its preset: FuseMax fastest, unfused slowest (artifact
     # attention.csv: 4.9 s, 57.1 s). With the 1D array's own 1-cycle exp the 1-pass cascade
