@@ -2,7 +2,8 @@
 
 Rows pair a model figure with the published one where a source gives it
 (studies/data/flashattention/SOURCE.md): FA3, FA2 and standard attention on H100 by sequence
-length, FA2's A100 peak, FA1's GPT-2 medium HBM traffic and runtime example, and decode
+length, FA2 and standard attention on A100 by head dim, mask and length, FA2's A100 peak, FA1's
+GPT-2 medium HBM traffic and runtime example, and decode
 (Flash-Decoding and LeanAttention against FA2 as the context grows). Every model figure comes
 from `evaluate_gpu`, the same path as `attnsim evaluate`.
 """
@@ -63,7 +64,7 @@ def _forward_row(kernel: str, head_dim: int, causal: bool, n: int, pub: float | 
     """One kernel at the paper's shape (16K tokens, heads x head dim = 2048) beside `pub`."""
     heads = HEADS * HEAD_DIM // head_dim
     r = evaluate_gpu(kernel, Attention(TOKENS // n, heads, head_dim, n, causal=causal), arch)
-    return ({"kernel": kernel, "arch": "h100", "head_dim": head_dim, "causal": causal,
+    return ({"kernel": kernel, "arch": arch.name, "head_dim": head_dim, "causal": causal,
              "seq_len": n, "tflops": r["tflops"], "published_tflops": pub,
              "ratio": _ratio(r["tflops"], pub), "latency_s": r["latency_s"],
              "hbm_bytes": r["hbm_bytes"], "tiles": "x".join(map(str, r["tiles"])),
@@ -78,6 +79,34 @@ def shape_rows() -> list[dict]:
     return [_forward_row(k, d, c, n, float(r["published_tflops"]), arch)
             for r in published("h100_forward.csv")
             for k, d, c, n in [_key(r)] if (d, c) != (HEAD_DIM, False)]
+
+
+def chart_rows(arch_name: str = "a100", progress: Callable[[], None] | None = None
+               ) -> list[dict]:
+    """Every published point of `{arch_name}_forward.csv`, model beside published, with the
+    chart's own consistency (`chart_consistency`) where the data has the backward reads."""
+    arch = load_arch(arch_name)
+    rows = []
+    for r in published(f"{arch_name}_forward.csv"):
+        k, d, c, n = _key(r)
+        rows.append(_forward_row(k, d, c, n, float(r["published_tflops"]), arch)
+                    | {"chart_consistency": chart_consistency(r)})
+        if progress:
+            progress()
+    return rows
+
+
+def chart_consistency(row: dict[str, str]) -> float | None:
+    """fwd + bwd TFLOP/s implied by a point's forward and backward reads over its fwd + bwd read.
+
+    The FA2 benchmark (flash-attention benchmarks/benchmark_flash_attention.py) times forward
+    and backward once each and charts fwd + bwd over the sum of the two times, counting 2.5x
+    the forward FLOPs backward and 3.5x for both, so 3.5 / fwd_bwd = 1 / fwd + 2.5 / bwd for
+    exact reads: 1.0 when the three bars agree, away from 1 when a chart read is off."""
+    if not row.get("chart_bwd_tflops"):
+        return None
+    f, b = float(row["published_tflops"]), float(row["chart_bwd_tflops"])
+    return 3.5 / (1 / f + 2.5 / b) / float(row["chart_fwd_bwd_tflops"])
 
 
 def peak_rows() -> list[dict]:

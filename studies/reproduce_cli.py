@@ -156,10 +156,12 @@ def flashattention(
     """FlashAttention 1/2/3, Flash-Decoding, LeanAttention: the GPU-tile model beside published.
 
     H100 forward TFLOP/s of FA3, FA2 and standard attention at 512..16K (FA3 paper) and of FA3
-    and FA2 at 16K for head dims 64 and 256 and causal (same paper), FA2's A100
-    peak (FA2 paper), FA1's GPT-2 medium HBM traffic and runtime (forward modelled; published
-    forward + backward), and decode at batch 1 as the context grows to 512K (Flash-Decoding,
-    LeanAttention against FA2). The csv format prints the H100 forward rows.
+    and FA2 at 16K for head dims 64 and 256 and causal (same paper), A100 forward TFLOP/s of
+    FA2 and standard attention at head dims 64 and 128, with and without the causal mask,
+    512..16K (FA2 paper Fig. 5, chart reads), FA2's A100 peak (FA2 paper), FA1's GPT-2 medium
+    HBM traffic and runtime (forward modelled; published forward + backward), and decode at
+    batch 1 as the context grows to 512K (Flash-Decoding, LeanAttention against FA2).
+    The csv format prints the H100 forward rows.
 
     Examples:
 
@@ -172,13 +174,15 @@ def flashattention(
     if fmt not in ("table", "csv", "json"):
         raise ValueError(f"--format must be table, csv or json, got '{fmt}'")
     with Progress(console=Console(stderr=True), transient=True) as bar:
-        task = bar.add_task("kernels x lengths", total=3 * len(fa.SEQS) + len(fa.DECODE_CONTEXTS))
+        task = bar.add_task("kernels x lengths", total=3 * len(fa.SEQS) + len(fa.DECODE_CONTEXTS)
+                            + len(fa.published("a100_forward.csv")))
         forward = fa.forward_rows(progress=lambda: bar.advance(task))
+        a100 = fa.chart_rows("a100", progress=lambda: bar.advance(task))
         decode = fa.decode_rows(progress=lambda: bar.advance(task))
     peaks, fa1, shapes = fa.peak_rows(), fa.fa1_rows(), fa.shape_rows()
     claims = fa.decode_claims(decode)
-    tables = {"h100_forward": forward, "h100_shapes": shapes, "peaks": peaks, "fa1_gpt2": fa1,
-              "decode": decode, "decode_claims": claims}
+    tables = {"h100_forward": forward, "h100_shapes": shapes, "a100_forward": a100, "peaks": peaks,
+              "fa1_gpt2": fa1, "decode": decode, "decode_claims": claims}
     if out_dir is not None:
         write_flashattention(out_dir, tables)
     if fmt == "json":
@@ -238,6 +242,16 @@ def print_flashattention(tables: dict[str, list[dict]]) -> None:
         h.add_row(r["kernel"], str(r["head_dim"]), str(r["causal"]), f(r["tflops"], ".0f"),
                   f(r["published_tflops"], ".0f"), f(r["ratio"], ".2f"), r["tiles"])
     out.print(h)
+    a = Table(title="A100 forward TFLOP/s: attnsim / published (FA2 paper Fig. 5, chart reads; "
+                    "chart check = the point's fwd, bwd and fwd + bwd reads agree at 1.00)")
+    for col in ("kernel", "head dim", "causal", "seq", "attnsim", "published", "ratio",
+                "chart check", "tiles"):
+        a.add_column(col)
+    for r in tables["a100_forward"]:
+        a.add_row(r["kernel"], str(r["head_dim"]), str(r["causal"]), str(r["seq_len"]),
+                  f(r["tflops"], ".0f"), f(r["published_tflops"], ".0f"), f(r["ratio"], ".2f"),
+                  f(r["chart_consistency"], ".2f"), r["tiles"])
+    out.print(a)
     p = Table(title="peaks (TFLOP/s)")
     for col in ("kernel", "arch", "what", "attnsim", "published", "ratio"):
         p.add_column(col)

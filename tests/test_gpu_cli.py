@@ -71,8 +71,9 @@ def test_reproduce_flashattention_json_and_files(tmp_path):
     assert {x["kernel"] for x in d["h100_forward"]} == {"fa3", "fa2", "standard"}
     fa2 = [x for x in d["h100_forward"] if x["kernel"] == "fa2"]
     assert len(fa2) == 6 and all(abs(x["ratio"] - 1) < 0.10 for x in fa2)
+    assert {x["kernel"] for x in d["a100_forward"]} == {"fa2", "standard"}
     assert {x["kernel"] for x in d["fa1_gpt2"]} == {"standard", "flash"}
     assert len(d["decode"]) == 6 and d["decode_claims"]
-    for name in ("h100_forward.csv", "peaks.csv", "fa1_gpt2.csv", "decode.csv",
+    for name in ("h100_forward.csv", "a100_forward.csv", "peaks.csv", "fa1_gpt2.csv", "decode.csv",
                  "throughput.html", "decode.html"):
         assert (tmp_path / name).stat().st_size > 0

@@ -108,6 +108,101 @@ def test_fa2_a100_peak_within_10pct():
     assert max(tflops("fa2", n, a100) for n in (4096, 16384)) == pytest.approx(230, rel=TOL)
 
 
+# FA2 paper Fig. 5 (A100 80GB SXM4, FP16 forward, 16K tokens, hidden 2048), chart values as
+# transcribed in public paper notes (studies/data/flashattention/a100_forward.csv, SOURCE.md).
+# A point's reads are checked against its own backward (Fig. 6) and fwd + bwd (Fig. 4) reads:
+# the benchmark charts fwd + bwd over the sum of the two times (fa.chart_consistency)
+A100_POINTS = fa.published("a100_forward.csv")
+CHART_TOL = 0.05
+
+
+@pytest.fixture(scope="module")
+def a100_rows():
+    return fa.chart_rows("a100")
+
+
+def _a100_ids(kernel: str) -> list[tuple[int, str]]:
+    return [(i, f"d{r['head_dim']}-{'causal' if r['causal'] == 'true' else 'full'}-{r['seq_len']}")
+            for i, r in enumerate(A100_POINTS) if r["kernel"] == kernel]
+
+
+A100_SUSPECT = pytest.mark.xfail(strict=True, reason=(
+    "chart read suspect: the transcription's forward, backward and fwd + bwd bars of this point "
+    "disagree by more than 5% under the benchmark's identity 3.5 / fwd_bwd = 1 / fwd + 2.5 / bwd "
+    "(flash-attention benchmarks/benchmark_flash_attention.py), so the forward read is off; "
+    "model FA2 158 / 165 (d 64, 512 / 1K), 196 / 206 (d 128, 512 / 1K), 142 (d 64 causal, 2K), "
+    "157..208 (d 128 causal, 1K..16K) vs reads 128 / 149, 122 / 157, 167, 126..148; the forward "
+    "implied by the other two reads is 176 / 194, 209 / 198, 122, 161..245 (docs/gpu-model.md)"))
+A100_D64 = pytest.mark.xfail(strict=True, reason=(
+    "FA2 at head dim 64 is 168-171 TFLOP/s (causal 153-165 from 4K) in the model vs 192-193 "
+    "(177-185) read, 11-14% slow, with the chart's reads self-consistent: the model's FA2 is one "
+    "sequential stage (exps on the SFUs 28% of its time at 16K, other softmax work on the CUDA "
+    "cores 17%, mma.sync 55%), where the kernel's four warps run split-Q without communicating "
+    "(FA2 paper Sec. 3.3), so one warp's softmax can issue beside another's MMAs; the published "
+    "figure needs ~11% of the time hidden, and no source quantifies that overlap (H100 FA2 at "
+    "head dim 64 is 9.6% slow for the same reason)"))
+A100_D128_CAUSAL_512 = pytest.mark.xfail(strict=True, reason=(
+    "FA2 causal head dim 128 at 512 is 133 TFLOP/s in the model vs 108 read (+23%): the model "
+    "takes its fastest tile (64 x 64), the released kernel runs 128-row tiles at head dim 128 "
+    "(flash-attention flash_fwd_launch_template.h), whose diagonal tiles add 11% more keys at "
+    "512 (by hand (512 + 128) / (512 + 64)); per-CTA fixed costs (prologue, memory latency) at "
+    "8 key tiles a CTA are not modelled and no source states them"))
+
+
+def _a100_mark(i: int):
+    r = A100_POINTS[i]
+    d, causal, n = int(r["head_dim"]), r["causal"] == "true", int(r["seq_len"])
+    if abs(fa.chart_consistency(r) - 1) > CHART_TOL:
+        return A100_SUSPECT
+    if d == 64 and n >= 2048:
+        return A100_D64
+    if d == 128 and causal and n == 512:
+        return A100_D128_CAUSAL_512
+    return None
+
+
+@pytest.mark.parametrize("i", [
+    pytest.param(i, marks=m, id=name) if (m := _a100_mark(i)) else pytest.param(i, id=name)
+    for i, name in _a100_ids("fa2")])
+def test_fa2_a100_forward_within_10pct(a100_rows, i):
+    # FA2 paper Fig. 5, FlashAttention-2 bars (head dims 64 and 128, with and without the
+    # causal mask, 512..16K), chart reads (~) from one public transcription; 10% bar
+    row = a100_rows[i]
+    assert row["tflops"] == pytest.approx(row["published_tflops"], rel=TOL)
+
+
+def test_a100_chart_reads_agree_where_the_model_is_held_to_them():
+    # the transcription's reads of the points tested as passing satisfy the benchmark's
+    # fwd / bwd / fwd + bwd identity within 5%: what passes is held to a self-consistent read
+    held = [r for i, r in enumerate(A100_POINTS) if r["kernel"] == "fa2" and _a100_mark(i) is None]
+    assert len(held) == 6
+    assert all(abs(fa.chart_consistency(r) - 1) <= CHART_TOL for r in held)
+
+
+def test_standard_is_slower_than_fa2_on_a100(a100_rows):
+    # FA2 paper Fig. 5: PyTorch 10..73 TFLOP/s, below FA2 at every point it ran (OOM from 8K)
+    fa2 = {(r["head_dim"], r["causal"], r["seq_len"]): r["tflops"] for r in a100_rows
+           if r["kernel"] == "fa2"}
+    for r in a100_rows:
+        if r["kernel"] == "standard":
+            assert r["tflops"] < fa2[r["head_dim"], r["causal"], r["seq_len"]]
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "standard on A100 is 58-64 (d 64) and 104-127 (d 128) TFLOP/s in the model vs 29-37 and "
+    "42-73 read (1.7-2.5x fast), causal 29-32 and 52-63 vs 10 and 15-19 (2.9-3.5x): the H100 "
+    "gap (S and P through HBM bound at peak bandwidth; the rearrange copies of q, k, v and the "
+    "kernels' achieved bandwidth not modelled), and with the mask the benchmark's "
+    "attention_pytorch adds a triu mask to the scores (one more N x N read and write: by hand "
+    "6 passes instead of 4), which the model's standard does not run; the d 128 non-causal reads "
+    "fail the chart check by 9-33%"))
+@pytest.mark.parametrize("i", [pytest.param(i, id=name) for i, name in _a100_ids("standard")])
+def test_standard_a100_forward_within_10pct(a100_rows, i):
+    # FA2 paper Fig. 5, Pytorch bars, chart reads (~) from the same transcription
+    row = a100_rows[i]
+    assert row["tflops"] == pytest.approx(row["published_tflops"], rel=TOL)
+
+
 def test_standard_is_slower_than_fa2_at_every_length(h100):
     # FA3 paper chart: standard (PyTorch) 74..139 TFLOP/s, below FA2 at every length
     for n, pub in published("standard"):
