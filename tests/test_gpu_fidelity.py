@@ -317,6 +317,17 @@ def test_standard_forward_traffic_follows_the_io_bound():
     assert ratio == pytest.approx(17, rel=0.01)
 
 
+@pytest.mark.parametrize("n", [1024, 2048])  # the persistent and the block softmax
+def test_causal_standard_adds_the_mask_kernel_traffic(n):
+    # flash-attention attention_pytorch, causal: scores + causal_mask, its own elementwise
+    # kernel (SOURCE.md): S and the (N, N) mask read and S' written, 3 N^2 2-byte passes more a
+    # head (the mask read per head), on top of the non-causal kernels' traffic
+    arch = load_arch("a100")
+    full, causal = (evaluate_gpu("standard", Attention(2, 8, 64, n, causal=c), arch)["hbm_bytes"]
+                    for c in (False, True))
+    assert causal - full == 3 * n * n * 2 * 2 * 8
+
+
 @pytest.mark.parametrize("kernel", ["fa2", "fa3"])
 def test_shapes_beyond_the_chart_hold_physically(h100, kernel):
     # not fitted to head dim 128: at head dim 64 there is twice as much exp per matmul FLOP,
