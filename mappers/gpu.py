@@ -408,12 +408,20 @@ def standard(a: Attention, arch) -> Choice:
     counted in HBM; it recomputes the exponentials), P written out, and O = PV; matmuls in 128 x
     128 CTA tiles (cuBLAS-style) on the tensor cores. Not counted: the benchmark's layout copies
     of q, k, v out of its packed qkv tensor (each read and written: six N x d tensors of
-    traffic a head; docs/gpu-model.md)."""
+    traffic a head; docs/gpu-model.md). Causal, the benchmark adds its (N, N) 0 / -10000 triu
+    mask to the scores before the softmax (`scores + causal_mask`): one more elementwise kernel
+    (`three_pass_masked`, `three_pass_recompute_masked`: S and the mask read, S' written, in
+    128 x 128 tiles on the CUDA cores); the matmuls and softmax still run over all N^2 scores.
+    The mask, shared by every head, is counted as a read per head (each instance fetches its
+    own operands): an upper bound, no L2 reuse across heads is modelled."""
     check_head_dim("standard", a.head_dim)
     if a.groups != a.heads:
         a = replace(a, kv_heads=None)  # K/V repeated per query head, as PyTorch does
     recompute = a.m > PERSISTENT_SOFTMAX_KEYS
-    c = load("three_pass_recompute" if recompute else "three_pass")
+    name = "three_pass_recompute" if recompute else "three_pass"
+    c = load(f"{name}_masked" if a.causal else name)
+    score = "MS" if a.causal else "QK"  # the scores the softmax reads
+    streamed = _STREAMED | ({"MS": ("l2",), "CM": ("l2",)} if a.causal else {})
     row = ("GM", "SN", "SD", "SR", "A") if recompute else ("GM", "SN", "SD", "A")
     n, m, d = a.seq, a.m, a.head_dim
     if n % 16 or m % 16:
@@ -446,15 +454,20 @@ def standard(a: Attention, arch) -> Choice:
         softmax.append(EinsumMapping(key, unit, (Level("hbm"), Level("l2", spatial),
                                                  Level("smem"),
                                                  Level("registers", regs)),
-                                     {t: v for t, v in _STREAMED.items() if t != "QK" or
+                                     {t: v for t, v in streamed.items() if t != score or
                                       key == "GM"}))
-    fusion = (FusionGroup(row, {t: "smem" for t in row[:-1]}, {"QK": "smem"}),)
-    # three kernels, each filling the SMs with its own grid
-    stages = (Stage(("QK",), parallel_instances=min(par_qk, instances)),
-              Stage(row, "pipelined", 1,
-                    parallel_instances=min(par_sm, instances)),
-              Stage(("AV",), parallel_instances=min(par_av, instances)))
-    mp = Mapping(c, shapes, (qk, *softmax, av), fusion, stages, instances=instances)
+    fusion = (FusionGroup(row, {t: "smem" for t in row[:-1]}, {score: "smem"}),)
+    # three kernels (four with the mask), each filling the SMs with its own grid
+    ems, stages = [qk], [Stage(("QK",), parallel_instances=min(par_qk, instances))]
+    if a.causal:
+        spatial, par_ms = grid([("p", n // bt), ("m", m // bk)], slots)
+        regs = fill({"p": bt, "m": bk}, ("p", "m"), per_sm(arch, CUDA))
+        ems.append(EinsumMapping("MS", CUDA, (Level("hbm"), Level("l2", spatial), Level("smem"),
+                                              Level("registers", regs)), streamed))
+        stages.append(Stage(("MS",), parallel_instances=min(par_ms, instances)))
+    stages += [Stage(row, "pipelined", 1, parallel_instances=min(par_sm, instances)),
+               Stage(("AV",), parallel_instances=min(par_av, instances))]
+    mp = Mapping(c, shapes, (*ems, *softmax, av), fusion, tuple(stages), instances=instances)
     return best_of([((bt, bk), lambda: mp, 1)], arch)
 
 

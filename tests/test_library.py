@@ -58,6 +58,37 @@ def test_training_attention_with_nothing_masked_or_dropped_is_attention(shapes, 
     assert check_attention(c, s, inputs=inputs) < 1e-9
 
 
+MASKED = ("three_pass_masked", "three_pass_recompute_masked")
+
+
+@pytest.mark.parametrize("name", MASKED)
+@SETTINGS
+@given(shapes=shapes_st, seed=st.integers(0, 2**16))
+def test_additive_mask_of_zeros_is_attention(name, shapes, seed):
+    # the benchmark-style additive score mask CM at 0 everywhere leaves softmax attention
+    c = load(name)
+    s = for_cascade(c, shapes)
+    inputs = random_inputs(c, s, seed) | {"CM": np.zeros((s["m"], s["p"]))}
+    assert check_attention(c, s, inputs=inputs) < 1e-9
+
+
+@pytest.mark.parametrize("name", MASKED)
+@SETTINGS
+@given(n=st.integers(1, 12), e=st.integers(1, 6), f=st.integers(1, 5), seed=st.integers(0, 2**16))
+def test_additive_causal_mask_is_causal_attention(name, n, e, f, seed):
+    # CM as flash-attention's attention_pytorch builds it (triu of -10000 above the diagonal:
+    # key m hidden from query p when m > p) equals causal attention, by a numpy reference
+    c = load(name)
+    s = {"e": e, "f": f, "m": n, "p": n}
+    keys, queries = np.arange(n)[:, None], np.arange(n)[None, :]
+    inputs = random_inputs(c, s, seed) | {"CM": np.where(keys > queries, -10000.0, 0.0)}
+    q, k, v = inputs["Q"], inputs["K"], inputs["V"]
+    scores = np.where(keys <= queries, k.T @ q, -np.inf)  # [m, p]
+    p = np.exp(scores - scores.max(axis=0))
+    ref = v @ (p / p.sum(axis=0))  # [f, p]
+    assert np.max(np.abs(run(c, inputs, s).tensors["AV"] - ref)) < 1e-9
+
+
 @pytest.mark.parametrize("name", library.names())
 @SETTINGS
 @given(shapes=shapes_st, seed=st.integers(0, 2**16))
