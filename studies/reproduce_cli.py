@@ -194,8 +194,8 @@ def flashattention(
 
 
 def write_flashattention(out_dir: Path, tables: dict[str, list[dict]]) -> None:
-    """One CSV per table, throughput.html (TFLOP/s by length) and decode.html (latency by
-    context) in `out_dir`."""
+    """One CSV per table, throughput.html (H100 TFLOP/s by length), a100.html (A100 panels)
+    and decode.html (latency by context) in `out_dir`."""
     import plotly.graph_objects as go
 
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -211,6 +211,7 @@ def write_flashattention(out_dir: Path, tables: dict[str, list[dict]]) -> None:
     fig.update_layout(title="H100 forward, head dim 128, non-causal", xaxis_type="log",
                       xaxis_title="sequence length", yaxis_title="TFLOP/s")
     write_html(fig, out_dir / "throughput.html")
+    write_html(a100_figure(tables["a100_forward"]), out_dir / "a100.html")
     fig = go.Figure()
     rows = tables["decode"]
     for kernel in ("fa2", "flash_decoding", "lean"):
@@ -220,6 +221,31 @@ def write_flashattention(out_dir: Path, tables: dict[str, list[dict]]) -> None:
                       xaxis_type="log", yaxis_type="log", xaxis_title="context",
                       yaxis_title="latency (s)")
     write_html(fig, out_dir / "decode.html")
+
+
+def a100_figure(rows: list[dict]):
+    """FA2 and standard on A100, one panel per (head dim, causal): attnsim solid, the FA2
+    paper's chart reads dotted."""
+    from plotly.colors import qualitative
+    from plotly.subplots import make_subplots
+
+    panels = sorted({(r["head_dim"], r["causal"]) for r in rows})
+    fig = make_subplots(rows=1, cols=len(panels), shared_yaxes=True, subplot_titles=[
+        f"d {d}{', causal' if c else ''}" for d, c in panels])
+    for col, (d, c) in enumerate(panels, 1):
+        for i, kernel in enumerate(("fa2", "standard")):
+            pts = [r for r in rows if (r["head_dim"], r["causal"], r["kernel"]) == (d, c, kernel)]
+            x, color = [r["seq_len"] for r in pts], qualitative.Plotly[i]
+            fig.add_scatter(x=x, y=[r["tflops"] for r in pts], name=f"{kernel} (attnsim)",
+                            line_color=color, legendgroup=kernel, showlegend=col == 1,
+                            row=1, col=col)
+            fig.add_scatter(x=x, y=[r["published_tflops"] for r in pts], line_dash="dot",
+                            name=f"{kernel} (FA2 paper)", line_color=color,
+                            legendgroup=f"{kernel}p", showlegend=col == 1, row=1, col=col)
+        fig.update_xaxes(type="log", title_text="sequence length", row=1, col=col)
+    fig.update_yaxes(title_text="TFLOP/s", row=1, col=1)
+    fig.update_layout(title="A100 forward (FA2 paper Fig. 5 chart reads dotted)")
+    return fig
 
 
 def print_flashattention(tables: dict[str, list[dict]]) -> None:

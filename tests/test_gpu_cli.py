@@ -75,5 +75,7 @@ def test_reproduce_flashattention_json_and_files(tmp_path):
     assert {x["kernel"] for x in d["fa1_gpt2"]} == {"standard", "flash"}
     assert len(d["decode"]) == 6 and d["decode_claims"]
     for name in ("h100_forward.csv", "a100_forward.csv", "peaks.csv", "fa1_gpt2.csv", "decode.csv",
-                 "throughput.html", "decode.html"):
+                 "throughput.html", "a100.html", "decode.html"):
         assert (tmp_path / name).stat().st_size > 0
+    a100 = (tmp_path / "a100.html").read_text()
+    assert "fa2 (attnsim)" in a100 and "fa2 (FA2 paper)" in a100 and "d 128, causal" in a100
