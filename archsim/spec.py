@@ -27,7 +27,7 @@ LINK_CLASSES = ("pcie3", "pcie4", "pcie5", "nvlink4", "onchip")
 PRESETS_DIR = Path(__file__).with_name("presets")
 
 TOP_FIELDS = ("attnsim_spec", "name", "description", "substrate", "technology", "word_bits",
-              "components")
+              "compute_capability", "components")
 _COMMON = ("kind", "count", "description", "source")
 FIELDS = {
     "memory": _COMMON + ("class", "parent", "capacity", "bandwidth", "width_bits", "banks",
@@ -158,6 +158,8 @@ class Architecture:
     computes: dict[str, Compute]
     links: dict[str, Link] = field(default_factory=dict)
     substrate: str = "spatial"
+    #: a GPU's CUDA compute capability (9.0: Hopper), which kernels it can run; None: not stated
+    compute_capability: float | None = None
 
     def parent_chain(self, name: str) -> tuple[str, ...]:
         """`name` and the memories above it, up to its root."""
@@ -198,7 +200,9 @@ class Architecture:
         return {"attnsim_spec": SPEC_VERSIONS[-1], "name": self.name,
                 "description": self.description, "substrate": self.substrate,
                 "technology": format_technology(self.technology_nm),
-                "word_bits": self.word_bits, "components": components}
+                "word_bits": self.word_bits} | (
+            {"compute_capability": self.compute_capability}
+            if self.compute_capability is not None else {}) | {"components": components}
 
     def to_yaml(self) -> str:
         """This architecture as a spec file (without the presets' source comments)."""
@@ -630,6 +634,7 @@ def _check(tree: _Value, problems: list[tuple[_Value, str]]) -> Architecture | N
         "name": check.text(top, "", "name"), "description": check.text(top, "", "description"),
         "substrate": check.choice(top, "", "substrate", SUBSTRATES, "substrate", "spatial"),
         "technology_nm": check.get(top, "", "technology", parse_technology_nm, 45.0),
+        "compute_capability": check.get(top, "", "compute_capability", parse_number, None),
         "word_bits": word_bits}
     listed = top.get("components", _Value({}, tree.origin, tree.line))
     if not isinstance(listed.data, dict) or not listed.data:

@@ -73,11 +73,11 @@ DECODE_ROWS = MIN_BR["fa2"]
 #: FA2 reaches only ~35% of H100 peak since it does not use wgmma). No microbenchmark figure
 #: for mma.sync on H100 was found to cite; the value is the Ampere rate, not a fit.
 MMA_SYNC_MACS_PER_SM_CLOCK = 1024
-#: GPU presets FA3 runs on: its kernels are built for Hopper alone (Dao-AILab/flash-attention
-#: hopper/setup.py compiles sm_90a; README "Requirements: H100 / H800 GPU"), as wgmma and TMA are
-#: sm_90a features, which arch-specific targets do not carry forward to Blackwell (b200: sm_100,
-#: whose kernel is FlashAttention-4); Ampere (a100, a6000) has neither
-FA3_GPUS = ("h100",)
+#: the compute capability FA3 runs on: its kernels are built for Hopper alone (Dao-AILab/
+#: flash-attention hopper/setup.py compiles sm_90a; README "Requirements: H100 / H800 GPU"), as
+#: wgmma and TMA are sm_90a features, which arch-specific targets do not carry forward to
+#: Blackwell (10.0, whose kernel is FlashAttention-4); Ampere (8.0, 8.6) has neither
+FA3_CAPABILITY = 9.0
 #: units of the GPU presets
 TENSOR, SFU, CUDA = "tensor_core", "sfu", "cuda_core"
 #: what binds where: matmuls on tensor cores, exponentials on the SFUs, the rest on CUDA cores
@@ -362,9 +362,11 @@ def check_head_dim(kind: str, d: int) -> None:
 def flash(a: Attention, arch, kind: str = "fa2") -> Choice:
     """FA2 or FA3 with the fastest tiles that fit (searched over Br x Bc)."""
     check_head_dim(kind, a.head_dim)
-    if kind == "fa3" and arch.name not in FA3_GPUS:
-        raise ValueError(f"fa3 needs Hopper's wgmma and TMA (presets: {', '.join(FA3_GPUS)}); "
-                         f"'{arch.name}' is not a Hopper GPU: use fa2")
+    if kind == "fa3" and arch.compute_capability != FA3_CAPABILITY:
+        has = (f"compute capability {arch.compute_capability:g}"
+               if arch.compute_capability is not None else "no compute_capability in its spec")
+        raise ValueError(f"fa3 needs Hopper's wgmma and TMA (compute capability "
+                         f"{FA3_CAPABILITY:g}); '{arch.name}' is not a Hopper GPU ({has}): use fa2")
     bcs = _edges(a.m)
     if (a.seq >= TILE_EDGES[0] and a.seq % TILE_EDGES[0]) or not bcs:
         raise ValueError(f"sequence length {a.seq} (keys {a.m}) must be a multiple of 16 for "

@@ -165,8 +165,9 @@ def show(arch: ArchArg, overrides: SetOpt = None, fmt: Annotated[ShowFormat, typ
     out.print(f"{a.name}  ({a.source_file})", style="bold")
     if a.description:
         out.print(a.description)
+    cc = f"   compute capability: {a.compute_capability:g}" if a.compute_capability else ""
     out.print(f"substrate: {a.substrate}   technology: {format_technology(a.technology_nm)}   "
-              f"word: {a.word_bits} bits")
+              f"word: {a.word_bits} bits{cc}")
 
     table = Table("memory", "class", "count", "capacity", "bandwidth", "width (bits)", "banks",
                   "ports", title="Memories (capacity and bandwidth per instance)")

@@ -63,6 +63,20 @@ def test_gpu_bad_input_is_one_line(args, words):
     assert len(lines) == 1 and words in lines[0] and "Traceback" not in r.output
 
 
+def test_fa3_runs_on_any_spec_of_compute_capability_9(tmp_path):
+    # a user's copy of the H100 preset under another name is still a Hopper GPU
+    from archsim.spec import PRESETS_DIR
+    spec = tmp_path / "my_h100.yaml"
+    spec.write_text((PRESETS_DIR / "h100.yaml").read_text().replace("name: h100", "name: my_h100"))
+    r = runner.invoke(app, BASE + ["--arch", str(spec), "--mapper", "fa3", "--seq", "1K"])
+    assert r.exit_code == 0, r.output
+    no_cc = tmp_path / "old_h100.yaml"
+    no_cc.write_text("\n".join(line for line in spec.read_text().splitlines()
+                               if not line.startswith("compute_capability")))
+    r = runner.invoke(app, BASE + ["--arch", str(no_cc), "--mapper", "fa3", "--seq", "1K"])
+    assert r.exit_code == 2 and "no compute_capability in its spec" in r.output
+
+
 def test_reproduce_flashattention_json_and_files(tmp_path):
     r = runner.invoke(app, ["reproduce", "flashattention", "--format", "json", "--out",
                             str(tmp_path)])

@@ -113,6 +113,10 @@ def test_gpu_details():
     assert sfu.lanes * sfu.frequency_hz == pytest.approx(3.9e12, rel=0.02)
     assert peak_flops(a100, "cuda_core") == pytest.approx(19.5e12, rel=0.01)
     assert load_arch("b200").memories["hbm"].capacity_bytes == 192e9
+    # CUDA compute capabilities: Ampere 8.0 / 8.6, Hopper 9.0, Blackwell 10.0
+    assert [load_arch(n).compute_capability for n in ("a100", "a6000", "h100", "b200")] == [
+        8.0, 8.6, 9.0, 10.0]
+    assert load_arch("fusemax").compute_capability is None
     assert h100.parent_chain("tensor_core") == ("tensor_core", "registers", "smem", "l2", "hbm")
     with pytest.raises(KeyError, match="no memory or compute unit named 'nvlink'"):
         h100.parent_chain("nvlink")
@@ -247,6 +251,8 @@ def test_override_errors(item, message):
                                                   "node like 45nm, got '45'"),
     ("name: tiny", "name: tiny\nsubstrate: fpga", "spec.yaml:3: substrate: unknown substrate "
                                                   "'fpga' (substrates: spatial, gpu, storage)"),
+    ("name: tiny", "name: tiny\ncompute_capability: sm90",
+     "spec.yaml:3: compute_capability: expected a number like 7, got 'sm90'"),
     ("  buf:", "  my buf:", "spec.yaml:8: my buf: a component name is letters, digits and _"),
 ])
 def test_each_error_names_file_line_and_field(old, new, message):
