@@ -363,10 +363,10 @@ def flash(a: Attention, arch, kind: str = "fa2") -> Choice:
     """FA2 or FA3 with the fastest tiles that fit (searched over Br x Bc)."""
     check_head_dim(kind, a.head_dim)
     if kind == "fa3" and arch.compute_capability != FA3_CAPABILITY:
-        has = (f"compute capability {arch.compute_capability:g}"
+        has = (f"compute capability {arch.compute_capability:.1f}"
                if arch.compute_capability is not None else "no compute_capability in its spec")
         raise ValueError(f"fa3 needs Hopper's wgmma and TMA (compute capability "
-                         f"{FA3_CAPABILITY:g}); '{arch.name}' is not a Hopper GPU ({has}): use fa2")
+                         f"{FA3_CAPABILITY:.1f}); '{arch.name}' is not a Hopper GPU ({has}): use fa2")
     bcs = _edges(a.m)
     if (a.seq >= TILE_EDGES[0] and a.seq % TILE_EDGES[0]) or not bcs:
         raise ValueError(f"sequence length {a.seq} (keys {a.m}) must be a multiple of 16 for "

@@ -165,7 +165,7 @@ def show(arch: ArchArg, overrides: SetOpt = None, fmt: Annotated[ShowFormat, typ
     out.print(f"{a.name}  ({a.source_file})", style="bold")
     if a.description:
         out.print(a.description)
-    cc = f"   compute capability: {a.compute_capability:g}" if a.compute_capability else ""
+    cc = f"   compute capability: {a.compute_capability:.1f}" if a.compute_capability else ""
     out.print(f"substrate: {a.substrate}   technology: {format_technology(a.technology_nm)}   "
               f"word: {a.word_bits} bits{cc}")
 
