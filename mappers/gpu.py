@@ -366,7 +366,8 @@ def flash(a: Attention, arch, kind: str = "fa2") -> Choice:
         has = (f"compute capability {arch.compute_capability:.1f}"
                if arch.compute_capability is not None else "no compute_capability in its spec")
         raise ValueError(f"fa3 needs Hopper's wgmma and TMA (compute capability "
-                         f"{FA3_CAPABILITY:.1f}); '{arch.name}' is not a Hopper GPU ({has}): use fa2")
+                         f"{FA3_CAPABILITY:.1f}); '{arch.name}' is not a Hopper GPU ({has}): "
+                         f"use fa2")
     bcs = _edges(a.m)
     if (a.seq >= TILE_EDGES[0] and a.seq % TILE_EDGES[0]) or not bcs:
         raise ValueError(f"sequence length {a.seq} (keys {a.m}) must be a multiple of 16 for "

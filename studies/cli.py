@@ -30,18 +30,20 @@ err = Console(stderr=True, markup=False, highlight=False)
 #: commands imported only when they run, so `attnsim cascades` does not pay for numba, pandas
 #: and scipy: name -> (module, attribute: a command function or a Typer app, its one-line help)
 LAZY: dict[str, tuple[str, str, str]] = {
-    "evaluate": ("studies.evaluate_cli", "evaluate",
-                 "Map a workload with a design, score it, and say how long, how much energy and why."),
-    "compare": ("studies.compare_cli", "compare",
-                "Compare designs over sequence lengths: latency, energy, traffic, speedup over the first."),
-    "sweep": ("studies.sweep_cli", "sweep",
-              "Evaluate a design at every point of a grid; rows go to Parquet as batches finish."),
-    "plot": ("studies.plot_cli", "plot",
-             "Plot a sweep: one line per value of --color, one panel per value of --facet."),
-    "bound": ("studies.bound_cli", "bound_app", "Bounds: tile sparsity (GNA), roofline, DRAM traffic."),
+    "evaluate": ("studies.evaluate_cli", "evaluate", "Map a workload with a design, score it, "
+                 "and say how long, how much energy and why."),
+    "compare": ("studies.compare_cli", "compare", "Compare designs over sequence lengths: "
+                "latency, energy, traffic, speedup over the first."),
+    "sweep": ("studies.sweep_cli", "sweep", "Evaluate a design at every point of a grid; rows "
+              "go to Parquet as batches finish."),
+    "plot": ("studies.plot_cli", "plot", "Plot a sweep: one line per value of --color, one "
+             "panel per value of --facet."),
+    "bound": ("studies.bound_cli", "bound_app",
+              "Bounds: tile sparsity (GNA), roofline, DRAM traffic."),
     "reproduce": ("studies.reproduce_cli", "reproduce_app",
                   "Reproduce published results beside the published values."),
-    "bench": ("studies.bench_cli", "bench", "Score a standard batch of mappings and report mappings per second."),
+    "bench": ("studies.bench_cli", "bench",
+              "Score a standard batch of mappings and report mappings per second."),
 }
 
 

@@ -45,7 +45,8 @@ def compare(
 
     attnsim compare --designs unfused,flat,cascade,fusemax --model t5 --seq 4K,64K --html c.html
 
-    attnsim compare --designs fa2,standard --arch a100,h100 --batch 1 --heads 16 --head-dim 128 --seq 1K..16K*4
+    attnsim compare --designs fa2,standard --arch a100,h100 --batch 1 --heads 16 --head-dim 128
+    --seq 1K..16K*4
     """
     if fmt not in ("table", "json"):
         raise ValueError(f"--format must be table or json, got '{fmt}'")
