@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import replace
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -82,7 +82,7 @@ def tiles(
         gna.parse_dims(stride, "stride") if stride else None,
         gna.parse_dims(dilation, "dilation") if dilation else None,
         gna.parse_flags(causal, "causal") if causal else None, kv_tiling)
-    r = gna.tile_bound(p).to_dict() | {"stride": "x".join(map(str, p.stride))}
+    r = asdict(gna.tile_bound(p)) | {"stride": "x".join(map(str, p.stride))}
     if find_stride:
         s = gna.search_stride(p)
         r["block_sparse_stride"] = "x".join(map(str, s)) if s else None
@@ -139,7 +139,7 @@ def roofline_cmd(
     w = workload(model_name, batch, heads, head_dim)
     n = parse_count(seq)
     a = load_arch(arch, overrides or ())
-    r = roofline(c, _shapes(c, w, n, m0), w.batch * w.heads, a).to_dict()
+    r = asdict(roofline(c, _shapes(c, w, n, m0), w.batch * w.heads, a))
     r = {"cascade": c.name, "arch": a.name, "model": w.name, "seq": n} | r
     if over is not None:
         d = design(over)

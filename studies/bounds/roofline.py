@@ -5,7 +5,7 @@ or its memory bound (the least DRAM traffic of any mapping over the root memory'
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import numpy as np
 from scipy.optimize import linprog
@@ -83,9 +83,6 @@ class Roofline:
     buffer: str
     buffer_bytes: float
     dram_traffic_bytes: float
-
-    def to_dict(self) -> dict:
-        return asdict(self)
 
 
 def roofline(c: Cascade, shapes: dict[str, int], instances: int, arch) -> Roofline:

@@ -18,7 +18,7 @@ queries, and combined: the worst Q tile is the product of the per-dimension wors
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -128,9 +128,6 @@ class TileBound:
     dense_kv_tiles: int
     worst_kv_tiles: int
     block_sparse: bool
-
-    def to_dict(self) -> dict:
-        return asdict(self)
 
 
 def tile_bound(p: Neighborhood) -> TileBound:
