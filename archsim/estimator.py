@@ -153,6 +153,8 @@ def estimate(arch: ArchArrays, batch: MappingBatch, out: Estimate | None = None)
         onehot = (np.asarray(batch.unit)[..., None] == np.arange(U)).astype(float)  # [n|1, E, U]
         rf = (np.asarray(batch.rf_accesses, float)[..., None] * onehot).sum(axis=1)
         out.rf_accesses = np.broadcast_to(rf, (n, U)).copy()
+    else:  # a reused `out` must not carry the previous batch's counts
+        out.rf_accesses = None
     return out
 
 

@@ -172,6 +172,10 @@ class Architecture:
             chain.append(parent)
         return tuple(chain)
 
+    def memory_path(self, unit: str) -> tuple[str, ...]:
+        """The memories from the root down to compute unit `unit` (where its operands live)."""
+        return tuple(reversed([x for x in self.parent_chain(unit) if x in self.memories]))
+
     def _by_level(self, names: Iterable[str]) -> tuple[str, ...]:
         """`names` sorted by (depth below their root, name): independent of YAML key order."""
         return tuple(sorted(names, key=lambda n: (len(self.parent_chain(n)), n)))

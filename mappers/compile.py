@@ -190,7 +190,7 @@ class Template:
         for em, loops in zip(m.einsums, nests(m, arch)):
             e = work[em.einsum]
             kept, group_kept = m.kept(em.einsum), m.kept()
-            path = unit_path(arch, em.unit)
+            path = arch.memory_path(em.unit)
             slots.append(tuple(_Slot(lv, lp) for lv, lp in loops))
             paths.append(tuple(arrays.levels.index(x) for x in path))
             shapes.append({r: full[r] for r in e.space})
@@ -448,13 +448,8 @@ def nests(m: Mapping, arch) -> tuple[tuple[tuple[int, Loop], ...], ...]:
     on = hit[1].get(id(arch))
     if on is None or on[0]() is not arch:
         on = hit[1][id(arch)] = (weakref.ref(arch), tuple(
-            tuple(nest(m, em, unit_path(arch, em.unit))) for em in m.einsums))
+            tuple(nest(m, em, arch.memory_path(em.unit))) for em in m.einsums))
     return on[1]
-
-
-def unit_path(arch, unit: str) -> tuple[str, ...]:
-    """The memories from the root down to a compute unit."""
-    return tuple(reversed([x for x in arch.parent_chain(unit) if x in arch.memories]))
 
 
 def _static(m: Mapping, arrays: ArchArrays, rows: Rows) -> MappingBatch:

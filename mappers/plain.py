@@ -110,7 +110,7 @@ def einsum_cost(m: Mapping, em: EinsumMapping, arch, ops: dict[str, float]) -> E
     for op in ops:
         if op not in unit.ops:
             raise MappingError(f"'{em.einsum}' needs '{op}', which unit '{em.unit}' cannot run")
-    path = tuple(reversed([x for x in arch.parent_chain(em.unit) if x in arch.memories]))
+    path = arch.memory_path(em.unit)
     loops = nest(m, em, path)
     lanes = lanes_used(m, em, loops, unit)
     kept, group_kept = m.kept(em.einsum), m.kept()
@@ -278,7 +278,7 @@ def epochs_of(m: Mapping, stage: Stage, arch) -> int:
     per round of parallel instances."""
     ranks = epoch_ranks(m.cascade, stage)
     em = next(x for x in m.einsums if x.einsum == stage.einsums[0])
-    path = tuple(reversed([x for x in arch.parent_chain(em.unit) if x in arch.memories]))
+    path = arch.memory_path(em.unit)
     return m.stage_rounds(stage) * math.prod(lp.factor for _, lp in nest(m, em, path)
                                    if not lp.spatial and lp.rank in ranks)
 

@@ -118,10 +118,6 @@ def _largest_divisor(n: int, at_most: int) -> int:
     return max(d for d in range(1, min(n, max(at_most, 1)) + 1) if n % d == 0)
 
 
-def _path(arch, unit: str) -> tuple[str, ...]:
-    return tuple(reversed([x for x in arch.parent_chain(unit) if x in arch.memories]))
-
-
 def _levels(path: tuple[str, ...], root: list[Loop], spread: list[Loop],
             last: list[Loop]) -> tuple[Level, ...]:
     """Loops at the path's root, at the level below it (spread over instances) and at its last
@@ -217,7 +213,7 @@ def decode_step(sys: System, s: DecodeShape, arch, weights_home: str | None = No
         if unit not in arch.computes:
             raise MappingError(f"system '{sys.name}' needs unit '{unit}', which '{arch.name}' "
                                f"lacks")
-        path = _path(arch, unit)
+        path = arch.memory_path(unit)
         lanes = arch.computes[unit].lanes
         levels = attention_nest(e.space, s, path, lanes, sys.attention_on != "drive") \
             if e.key in ATTENTION else \
@@ -236,11 +232,11 @@ def decode_step(sys: System, s: DecodeShape, arch, weights_home: str | None = No
     keys = tuple(em.einsum for em in ems)
     if sys.attention_on in ATTENTION_UNIT:
         # q goes down to where attention runs and its output comes back to the GPU
-        gpu_root = _path(arch, LINEAR_UNIT)[0]
+        gpu_root = arch.memory_path(LINEAR_UNIT)[0]
         home |= {"Q": gpu_root, "AV": gpu_root}
     if sys.attention_on == "drive":
         # the engine streams pages through GeMV and softmax: scores stay in its DRAM buffer
-        fusion = (FusionGroup(ATTENTION, {t: _path(arch, "engine")[1]
+        fusion = (FusionGroup(ATTENTION, {t: arch.memory_path("engine")[1]
                                           for t in ("QK", "GM", "SN", "SD", "A")}),)
         first = keys[:keys.index("QK")]
         stages = tuple(Stage((k,)) for k in first) + (Stage(ATTENTION, "pipelined", 0),) + \

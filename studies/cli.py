@@ -49,15 +49,13 @@ LAZY: dict[str, tuple[str, str, str]] = {
 
 def lazy_command(name: str) -> click.Command:
     """Import the command NAME of LAZY and turn it into its Click command."""
-    module, attr, help_ = LAZY[name]
+    module, attr, _ = LAZY[name]
     obj = getattr(importlib.import_module(module), attr)
     if not isinstance(obj, typer.Typer):
         obj, one = typer.Typer(add_completion=False, pretty_exceptions_enable=False), obj
         obj.command(name)(one)
         return typer.main.get_command(obj)
-    command = typer.main.get_group(obj)
-    command.help = command.help or help_
-    return command
+    return typer.main.get_group(obj)
 
 
 def reflow(command: click.Command) -> click.Command:

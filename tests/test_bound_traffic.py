@@ -37,7 +37,6 @@ def test_gemm_largest_useful_buffer_is_a_third_of_the_operands(n):
     operand whole plus a row of each other: n^2 + 2n elements)."""
     f = einsum_frontier({"m": n, "k": n, "n": n}, *GEMM)
     assert f.buffer[-1] == n * n + 2 * n
-    assert f.buffer[-1] / (3 * n * n) == pytest.approx(1 / 3, abs=1 / n)
 
 
 SHAPES = {"p": 4096, "m": 4096, "e": 64, "f": 64}

@@ -43,18 +43,25 @@ def fixed_width() -> Iterator[None]:
             c._width = w
 
 
-def output(args: str) -> str:
-    """What `attnsim ARGS` prints, stdout then stderr, trailing spaces dropped."""
+def run(args: str) -> tuple[str, int]:
+    """What `attnsim ARGS` prints (stdout then stderr, trailing spaces dropped), exit code."""
     with fixed_width():  # consoles of commands imported during the run read COLUMNS
         result = CliRunner(env={"COLUMNS": str(WIDTH)}).invoke(app, shlex.split(args))
     text = result.stdout + result.stderr
-    return "\n".join(line.rstrip() for line in text.splitlines()) + "\n"
+    return "\n".join(line.rstrip() for line in text.splitlines()) + "\n", result.exit_code
+
+
+def output(args: str) -> str:
+    """What `attnsim ARGS` prints."""
+    return run(args)[0]
 
 
 @pytest.mark.parametrize(("args", "expected"), tour(), ids=[a for a, _ in tour()])
 def test_tour_block_is_real_output(args, expected):
-    assert output(args) == expected, \
+    text, code = run(args)
+    assert text == expected, \
         "README tour is stale: regenerate with `python tests/test_readme_tour.py`"
+    assert code == (2 if expected.startswith("error:") else 0)  # errors exit 2, the rest 0
 
 
 def test_the_tour_has_blocks():
