@@ -9,8 +9,9 @@ RM[M1,p], M1 being the stopping rank's shape).
 
 from __future__ import annotations
 
+import copy
 from functools import cached_property
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Iterator, Literal, Union
 
 import networkx as nx
@@ -307,6 +308,18 @@ class Cascade:
     description: str = ""
     #: derived answers (resolved shapes, splits) by their question: a cascade does not change
     _memo: dict = field(default_factory=dict, repr=False, compare=False)
+
+    def with_word_bytes(self, widths: dict[str, int]) -> "Cascade":
+        """This cascade with some tensors at other element sizes (bytes; FP32 accumulators, a
+        1-byte mask), made once per widths so caches keyed by the cascade are reused."""
+        key = ("word_bytes", tuple(sorted(widths.items())))
+        if key not in self._memo:
+            c = copy.copy(self)
+            c.tensors = {t: replace(v, word_bytes=widths[t]) if t in widths else v
+                         for t, v in self.tensors.items()}
+            c._memo = {}
+            self._memo[key] = c
+        return self._memo[key]
 
     # -- structure
     @property

@@ -39,7 +39,6 @@ standard backward as kernels via HBM.
 
 from __future__ import annotations
 
-import copy
 import math
 from dataclasses import dataclass, replace
 
@@ -81,7 +80,7 @@ FA3_CAPABILITY = 9.0
 #: units of the GPU presets
 TENSOR, SFU, CUDA = "tensor_core", "sfu", "cuda_core"
 #: what binds where: matmuls on tensor cores, exponentials on the SFUs, the rest on CUDA cores
-#: (BP and the B* products: the FlashAttention backward's recomputed exponentials BSN and its four GEMMs;
+#: (the B* products: the FlashAttention backward's recomputed exponentials BSN and its four GEMMs;
 #: SR: the exponentials PyTorch's block softmax recomputes in its epilogue)
 _EXP = ("SLN", "PRM", "SN", "BSN", "SR")
 _MATMUL = ("BQK", "SLNV", "QK", "BDV", "BDP", "BDK", "LDQ")
@@ -423,54 +422,14 @@ def standard(a: Attention, arch) -> Choice:
     recompute = a.m > PERSISTENT_SOFTMAX_KEYS
     name = "three_pass_recompute" if recompute else "three_pass"
     c = load(f"{name}_masked" if a.causal else name)
-    score = "MS" if a.causal else "QK"  # the scores the softmax reads
-    streamed = _STREAMED | ({"MS": ("l2",), "CM": ("l2",)} if a.causal else {})
     row = ("GM", "SN", "SD", "SR", "A") if recompute else ("GM", "SN", "SD", "A")
-    n, m, d = a.seq, a.m, a.head_dim
+    n, m = a.seq, a.m
     if n % 16 or m % 16:
         raise ValueError(f"sequence length {n} (keys {m}) must be a multiple of 16")
     bt = max(t for t in _edges(n) if t <= GEMM_TILE)
     bk = max(t for t in _edges(m) if t <= GEMM_TILE)
-    shapes = {"e": d, "f": d, "p": n, "m": m}
-    instances = a.batch * a.heads
-    slots = sms(arch)
-
-    def matmul(key: str, out_ranks: list[tuple[str, int]], red: str, extent: int):
-        """A GEMM kernel: CTAs over output tiles; the reduction rank streamed from HBM in
-        chunks of 64 (cuBLAS-style K tiles) where it is longer than that."""
-        spatial, par = grid(out_ranks, slots)
-        chunk = max(t for t in (16, 32, 64) if t <= GEMM_CHUNK and extent % t == 0)
-        stream = (Loop(red, extent // chunk),) if extent > GEMM_CHUNK else ()
-        tile = {"p": bt, "m": bk if key == "QK" else chunk, "e": d, "f": d}
-        regs = fill(tile, ("p", "m", "f", "e"), per_sm(arch, TENSOR))
-        return EinsumMapping(key, TENSOR, (Level("hbm", stream), Level("l2", spatial),
-                                           Level("smem"),
-                                           Level("registers", regs)), _STREAMED), par
-
-    qk, par_qk = matmul("QK", [("p", n // bt), ("m", m // bk)], "e", d)
-    av, par_av = matmul("AV", [("p", n // bt)], "m", m)
-    spatial, par_sm = grid([("p", n)], slots)
-    softmax = []
-    for key in row:
-        unit = unit_of(key)
-        regs = fill({"m": m}, ("m",), per_sm(arch, unit))
-        softmax.append(EinsumMapping(key, unit, (Level("hbm"), Level("l2", spatial),
-                                                 Level("smem"),
-                                                 Level("registers", regs)),
-                                     {t: v for t, v in streamed.items() if t != score or
-                                      key == "GM"}))
-    fusion = (FusionGroup(row, {t: "smem" for t in row[:-1]}, {score: "smem"}),)
     # three kernels (four with the mask), each filling the SMs with its own grid
-    ems, stages = [qk], [Stage(("QK",), parallel_instances=min(par_qk, instances))]
-    if a.causal:
-        spatial, par_ms = grid([("p", n // bt), ("m", m // bk)], slots)
-        regs = fill({"p": bt, "m": bk}, ("p", "m"), per_sm(arch, CUDA))
-        ems.append(EinsumMapping("MS", CUDA, (Level("hbm"), Level("l2", spatial), Level("smem"),
-                                              Level("registers", regs)), streamed))
-        stages.append(Stage(("MS",), parallel_instances=min(par_ms, instances)))
-    stages += [Stage(row, "pipelined", 1, parallel_instances=min(par_sm, instances)),
-               Stage(("AV",), parallel_instances=min(par_av, instances))]
-    mp = Mapping(c, shapes, (*ems, *softmax, av), fusion, tuple(stages), instances=instances)
+    mp = _kernels(a, arch, c, (row,), ("QK", "AV"))
     return best_of([((bt, bk), lambda: mp, 1)], arch)
 
 
@@ -704,7 +663,7 @@ def fa1(a: Attention, arch, pass_: str = "forward") -> Choice:
         br, top = fa1_tiles(arch, a.head_dim)
     name, keep = (("one_pass", _FA1_FWD_KEEP) if pass_ == "forward"
                   else ("backward_flash", _FA1_BWD_KEEP))
-    cascade = with_word_bytes(name, _FA1_FP32[pass_] if released else {})
+    cascade = load(name).with_word_bytes(_FA1_FP32[pass_] if released else {})
     # that Bc, or a smaller MMA-sized block where the model's on-chip tiles (which share no
     # space in place: S, P, dP, dS each a Br x Bc tile) do not fit
     bcs = [top] + [t for t in reversed(TILE_EDGES) if t < top]
@@ -783,21 +742,6 @@ DROPOUT_MASK_BYTES = 1
 _MASK = {"DM": DROPOUT_MASK_BYTES}
 #: training attention's matmuls (three_pass_dropout, backward_standard_dropout)
 _TRAIN_MATMUL = ("QK", "AV", "dV", "dPD", "dQ", "dKS")
-_WIDENED: dict[tuple, Cascade] = {}
-
-
-def with_word_bytes(name: str, widths: dict[str, int]) -> Cascade:
-    """A library cascade with some tensors at other element sizes (bytes), built once so the
-    compiled templates, keyed by cascade identity, are reused."""
-    key = (name, tuple(sorted(widths.items())))
-    if key not in _WIDENED:
-        c = copy.copy(load(name))
-        c.tensors = {t: replace(v, word_bytes=widths[t]) if t in widths else v
-                     for t, v in c.tensors.items()}
-        _WIDENED[key] = c
-    return _WIDENED[key]
-
-
 def standard_dropout(a: Attention, arch, pass_: str = "forward") -> Choice:
     """Standard attention in training as the FA1 benchmark's PyTorch reference runs it, one
     kernel per op: forward K scaling, QK^T, padding mask, row softmax, dropout, PV
@@ -809,8 +753,8 @@ def standard_dropout(a: Attention, arch, pass_: str = "forward") -> Choice:
     if pass_ not in ("forward", "backward"):
         raise ValueError(f"the pass must be forward or backward, got '{pass_}'")
     if pass_ == "forward":
-        c, rows = with_word_bytes("three_pass_dropout", _MASK), (("GM", "SN", "SD", "A"),)
+        c, rows = load("three_pass_dropout").with_word_bytes(_MASK), (("GM", "SN", "SD", "A"),)
     else:
-        c, rows = with_word_bytes("backward_standard_dropout", _MASK), (("D", "dS"),)
+        c, rows = load("backward_standard_dropout").with_word_bytes(_MASK), (("D", "dS"),)
     mp = _kernels(a, arch, c, rows, _TRAIN_MATMUL)
     return best_of([((GEMM_TILE, GEMM_TILE), lambda: mp, 1)], arch)

@@ -17,7 +17,8 @@ Where a tensor lives is `Mapping.home`; the PCIe traffic follows from it (mapper
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, replace
+from functools import lru_cache
+from dataclasses import dataclass
 
 from einsum_cascades import Cascade, parse
 
@@ -50,6 +51,7 @@ _LINEAR = {"Q": ("h", "e"), "KN": ("h", "e"), "VN": ("h", "f"), "O": ("o",), "F1
            "G": ("n",), "Y": ("y",)}
 
 
+@lru_cache(maxsize=2)  # gated or not: one parsed cascade each, shared by every step
 def layer_cascade(gated: bool) -> Cascade:
     """One decoder layer at decode (one new token per sequence b): Q/K/V projections, attention
     of the new query over the cached keys KC and values VC (3-pass softmax), output projection
@@ -200,8 +202,7 @@ def decode_step(sys: System, s: DecodeShape, arch, weights_home: str | None = No
     `weights_home` puts the weights off the GPU (streamed to it every step)."""
     c = layer_cascade(s.gated)
     if sys.attention_word_bytes != 2:
-        c.tensors = {n: replace(t, word_bytes=sys.attention_word_bytes) if n in WIDE else t
-                     for n, t in c.tensors.items()}
+        c = c.with_word_bytes({n: sys.attention_word_bytes for n in WIDE})
     ems = []
     for e in working_einsums(c):
         if e.key in ATTENTION:
