@@ -36,8 +36,8 @@ def compare(
     """Compare designs over sequence lengths: latency, energy, traffic, speedup over the first.
 
     Each design runs on the preset it was designed for (fusemax, architecture on fusemax;
-    unfused on unfused; flat, cascade on flat; the GPU designs on h100), or with --arch on
-    each architecture given.
+    unfused on unfused; flat, cascade on flat; fa2, fa3 on h100, fa1 on a100: `attnsim
+    evaluate --help` lists them), or with --arch on each architecture given.
 
     Examples:
 
@@ -55,9 +55,7 @@ def compare(
     given = [load_arch(a.strip()) for a in arch_names.split(",")] if arch_names else None
     for d in chosen:
         for a in given or ():
-            if a.substrate != d.substrate:
-                raise ValueError(f"design '{d.name}' maps onto a {d.substrate} architecture, "
-                                 f"not '{a.name}' ({a.substrate})")
+            d.check(a)
     if given:
         pairs = [(d, a) for a in given for d in chosen]
     else:

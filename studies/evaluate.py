@@ -37,6 +37,12 @@ class Design:
     search: Callable[[Workload, int, object], SearchResult] | None = None
     assumptions: tuple[str, ...] = ()  # what the design adds to the estimator's assumptions
 
+    def check(self, arch) -> None:
+        """A one-line error when `arch` is not of the substrate this design maps onto."""
+        if arch.substrate != self.substrate:
+            raise ValueError(f"design '{self.name}' maps onto a {self.substrate} architecture, "
+                             f"not '{arch.name}' ({arch.substrate}; its preset: {self.arch})")
+
 
 def _search_one_pass(w: Workload, seq: int, arch) -> SearchResult:
     return search_one_pass(w.head_dim, seq, w.batch * w.heads, arch)
@@ -139,6 +145,7 @@ def design(name: str) -> Design:
 
 def run_design(d: Design, w: Workload, seq: int, arch, accounting: str = "complete") -> dict:
     """Build and evaluate a design's mapping; a searching design also reports its search."""
+    d.check(arch)
     if d.search is None:
         return evaluate(d.build(w, seq, arch), arch, accounting, d.assumptions)
     r = d.search(w, seq, arch)

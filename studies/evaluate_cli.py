@@ -25,7 +25,7 @@ def evaluate(
     seq: Annotated[Optional[str], typer.Option(
         help="Sequence length M = P, e.g. 64K (GPU decode: optional, one query).")] = None,
     arch: Annotated[Optional[str], typer.Option(
-        help="Preset name or spec file (default: fusemax; h100 for GPU mappers).")] = None,
+        help="Preset name or spec file (default: the preset the mapper was designed for).")] = None,
     overrides: SetOpt = None,
     cascade: Annotated[Optional[str], typer.Option(
         help="Cascade to run (default: the mapper's own).")] = None,
@@ -77,8 +77,14 @@ def evaluate(
         raise ValueError(f"--format must be table or json, got '{fmt}'")
     context = option_count("--context", context_text)
     d = design(mapper)
-    a = load_arch(arch or (d.arch if d.substrate == "gpu" else "fusemax"), overrides or ())
+    a = load_arch(arch or d.arch, overrides or ())
     if a.substrate == "storage":
+        extra = [o for o, v in (("--seq", seq), ("--cascade", cascade), ("--heads", heads),
+                                ("--head-dim", head_dim), ("--kv-heads", kv_heads),
+                                ("--causal", causal or None)) if v is not None]
+        if extra:
+            raise ValueError(f"{', '.join(extra)}: not for a storage architecture ('{a.name}'), "
+                             f"which runs the decode step of --model")
         evaluate_storage(a, model_name, batch, context, phase, system_name, drives, fmt)
         return
     if system_name is not None or drives is not None:

@@ -159,7 +159,7 @@ def flashattention(
     and FA2 at 16K for head dims 64 and 256 and causal (same paper), A100 forward TFLOP/s of
     FA2 and standard attention at head dims 64 and 128, with and without the causal mask,
     512..16K (FA2 paper Fig. 5, chart reads), FA2's A100 peak (FA2 paper), FA1's GPT-2 medium
-    HBM traffic and runtime (forward modelled; published forward + backward), and decode at
+    HBM traffic and runtime (forward + backward, as published), and decode at
     batch 1 as the context grows to 512K (Flash-Decoding, LeanAttention against FA2).
     The csv format prints the H100 forward rows.
 

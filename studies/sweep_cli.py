@@ -10,7 +10,9 @@ from rich.console import Console
 from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TaskProgressColumn,
                            TextColumn, TimeRemainingColumn)
 
+from archsim.spec import load_arch
 from einsum_cascades import load
+from energy import ACCOUNTINGS
 
 from .arch_cli import SetOpt
 from .evaluate import DESIGNS, design
@@ -76,9 +78,13 @@ def sweep(
     d = design(mapper)
     if cascade is not None and load(cascade).name != d.cascade:
         raise ValueError(f"mapper '{mapper}' runs the '{d.cascade}' cascade, not '{cascade}'")
+    if accounting not in ACCOUNTINGS:
+        raise ValueError(f"--accounting must be one of {', '.join(ACCOUNTINGS)}, "
+                         f"got '{accounting}'")
     w = workload(model_name, batch, heads, head_dim)
     arch = arch or d.arch
     sets = tuple(overrides or ())
+    d.check(load_arch(arch, sets))
     axes = [parse_grid(g, arch, sets) for g in grid]
     cfg = SweepConfig(arch, sets, mapper, w, parse_count(seq) if seq else None, accounting)
     if no_progress:

@@ -50,6 +50,30 @@ def test_bad_input_is_one_line(args, words):
     assert len(lines) == 1 and words in lines[0] and "Traceback" not in r.output
 
 
+@pytest.mark.parametrize("args, words", [
+    # a design on an architecture of another substrate: one line, not a KeyError traceback
+    (["evaluate", "--mapper", "fusemax", "--arch", "h100", "--model", "bert", "--seq", "1K"],
+     "design 'fusemax' maps onto a spatial architecture, not 'h100'"),
+    (["bound", "roofline", "--arch", "h100", "--mapper", "fusemax", "--model", "bert", "--seq",
+      "1K"], "design 'fusemax' maps onto a spatial architecture, not 'h100'"),
+    (["bound", "roofline", "--model", "bert", "--seq", "1K", "--mapper", "fa2"],
+     "design 'fa2' maps onto a gpu architecture, not 'fusemax'"),
+    (["sweep", "--mapper", "fusemax", "--arch", "h100", "--model", "bert", "--seq", "1K",
+      "--grid", "l2.capacity=10MB,20MB", "--out", "never.parquet"], "maps onto a spatial"),
+    (["sweep", "--model", "bert", "--seq", "1K", "--grid", "global_buffer.capacity=1MiB,2MiB",
+      "--accounting", "foo", "--out", "never.parquet"], "--accounting must be one of"),
+    (["evaluate", "--arch", "instinfer_csd", "--model", "opt-13b", "--phase", "decode",
+      "--batch", "4", "--context", "1K", "--causal"], "--causal: not for a storage architecture"),
+])
+def test_options_that_do_not_apply_are_one_line(args, words, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    r = runner.invoke(app, args)
+    assert r.exit_code == 2, r.output
+    lines = [x for x in r.output.splitlines() if x.strip()]
+    assert len(lines) == 1 and words in lines[0] and "Traceback" not in r.output
+    assert not (tmp_path / "never.parquet").exists()
+
+
 def test_compare_designs_over_lengths(tmp_path):
     html = tmp_path / "c.html"
     r = runner.invoke(app, ["compare", "--designs", "unfused,fusemax", "--model", "t5", "--seq",
