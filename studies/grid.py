@@ -19,7 +19,7 @@ from archsim.spec import SpecError, load_arch
 from archsim.units import (format_bandwidth, format_frequency, format_size, parse_bandwidth,
                            parse_frequency, parse_size)
 
-from .workloads import parse_count
+from .workloads import parse_counts
 
 WORKLOAD_FIELDS = ("seq", "batch", "heads", "head_dim")
 _SHAPE = re.compile(r"^\d+(x\d+)*$")
@@ -108,11 +108,7 @@ def parse_grid(item: str, arch: str = "fusemax", overrides: tuple[str, ...] = ()
 def _counts(name: str, text: str) -> list[int]:
     """Workload values: counts (`4K` = 4096), a comma list or a geometric range."""
     try:
-        if ".." in text:
-            raw, _ = _geometric(text, lambda t: (float(parse_count(t)), str))
-            values = sorted(set(int(round(v)) for v in raw))
-        else:
-            values = [parse_count(t) for t in text.split(",")]
+        values = parse_counts(text)
     except ValueError as exc:
         raise ValueError(f"--grid {name}: {exc}") from None
     if len(set(values)) != len(values):
