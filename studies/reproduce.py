@@ -16,11 +16,10 @@ from typing import Callable, Iterable
 
 from archsim.spec import load_arch
 from mappers.mapping import Mapping
-from mappers.flat import (CASCADE_ARTIFACT_OVERRIDES, CASCADE_ARTIFACT_SIZING, cascade, flat,
-                          flat_configuration)
-from mappers.spatial import encoder_linear_layers, fusemax, unfused
+from mappers.flat import CASCADE_ARTIFACT_OVERRIDES, CASCADE_ARTIFACT_SIZING, cascade
+from mappers.spatial import encoder_linear_layers
 
-from .evaluate import evaluate
+from .evaluate import DESIGNS, score
 from .workloads import MODELS, Workload, label, parse_counts
 
 DATA = Path(__file__).resolve().parent / "data" / "fusemax"
@@ -35,28 +34,23 @@ class Config:
 
     name: str
     arch: str
-    build: Callable[[Workload, int, object], Mapping] | None
+    build: Callable[[Workload, int, object], Mapping]
     linear_of: str
     overrides: tuple[str, ...] = ()
     switches: str = ""
 
 
 CONFIGS = (
-    Config("unfused", "unfused", lambda w, n, a: unfused(w.head_dim, n, w.batch * w.heads, a),
-           "flat"),
-    Config("flat", "flat", lambda w, n, a: flat(w.head_dim, n, w.batch * w.heads, a, (
-        flat_configuration(w.batch, w.heads, w.head_dim, n, a))), "flat"),
+    Config("unfused", "unfused", DESIGNS["unfused"].build, "flat"),
+    Config("flat", "flat", DESIGNS["flat"].build, "flat"),
     Config("cascade", "flat",
            lambda w, n, a: cascade(w.head_dim, n, w.batch * w.heads, a, artifact=True), "flat",
            CASCADE_ARTIFACT_OVERRIDES,
            "artifact's cascade run: " + ", ".join(CASCADE_ARTIFACT_OVERRIDES + tuple(
                f"P1 sized with {o}" for o in CASCADE_ARTIFACT_SIZING))
            + " (2-cycle exp without exp energy; 16 MiB sizing, 32 MiB pricing)"),
-    Config("architecture", "fusemax",
-           lambda w, n, a: fusemax(None, w.head_dim, n, w.batch * w.heads, a, interleaved=False),
-           "fusemax"),
-    Config("binding", "fusemax",
-           lambda w, n, a: fusemax(None, w.head_dim, n, w.batch * w.heads, a), "fusemax"),
+    Config("architecture", "fusemax", DESIGNS["architecture"].build, "fusemax"),
+    Config("binding", "fusemax", DESIGNS["fusemax"].build, "fusemax"),
 )
 
 
@@ -69,11 +63,11 @@ def published(name: str) -> dict[tuple[str, str, str], dict[str, str]]:
 
 
 def _score(m: Mapping, arch) -> dict[str, float]:
-    """The artifact's columns for one mapping, from `evaluate` (artifact accounting)."""
-    r = evaluate(m, arch, accounting="artifact")
+    """The artifact's columns for one mapping, from `score` (artifact accounting)."""
+    r = score(m, arch, accounting="artifact")
     return {k: r[k] for k in ("traffic_bytes", "latency_s", "energy_pj")} | {
         "util_2d": r["utilisation"].get("pe2d", 0.0), "util_1d": r["utilisation"].get("pe1d", 0.0),
-        "accounting": r["accounting"]}
+        "accounting": "artifact"}
 
 
 def attention_rows(models: Iterable[str] = ("bert", "trxl", "t5", "xlm"),
@@ -91,12 +85,9 @@ def attention_rows(models: Iterable[str] = ("bert", "trxl", "t5", "xlm"),
             w = MODELS[key]
             for n in seqs:
                 row = {"config": cfg.name, "model": w.name, "seq_len": label(n)}
-                if cfg.build is None:
-                    row["status"] = "not modelled yet"
-                else:
-                    a = hw[preset]
-                    row |= _score(cfg.build(w, n, a), a) | {"status": "modelled",
-                                                           "artifact_switches": cfg.switches}
+                a = hw[preset]
+                row |= _score(cfg.build(w, n, a), a) | {"status": "modelled",
+                                                       "artifact_switches": cfg.switches}
                 pub = ref.get((cfg.name, w.name, label(n)))
                 for col in COLUMNS:
                     row[f"published_{col}"] = float(pub[col]) if pub else None

@@ -110,10 +110,6 @@ def print_tables(rows: list[dict], heads: list[dict]) -> None:
     for col in ("config", "model", "seq", "latency", "traffic", "energy", "util 2D", "util 1D"):
         t.add_column(col)
     for r in rows:
-        if r["status"] != "modelled":
-            t.add_row(r["config"], r["model"], r["seq_len"], r["status"], "", "", "", "")
-            continue
-
         def ratio(col: str) -> str:
             pub = r[f"published_{col}"]
             return f"{r[col] / pub:.3f}x" if pub else f"{r[col]:.4g}"
