@@ -178,6 +178,7 @@ def score(m: Mapping, arch, accounting: str = "complete",
         "traffic_bytes": float(sum(r.read_bytes[0, arrays.levels.index(x)]
                                    + r.write_bytes[0, arrays.levels.index(x)] for x in root)),
         "utilisation": {u: float(r.utilisation[0, k]) for k, u in enumerate(arrays.units)},
+        "busy_s": {u: float(r.busy_s[0, k]) for k, u in enumerate(arrays.units)},
         "assumptions": list(r.assumptions) + list(assumptions),
     }
 

@@ -18,7 +18,7 @@ from archsim.spec import load_arch
 from energy import area_um2
 from mappers.spatial import fusemax
 
-from .evaluate import evaluate
+from .evaluate import score
 from .reproduce import DATA
 from .workloads import MODELS, Workload
 
@@ -60,9 +60,9 @@ def pareto_point(w: Workload, side: int, seq: int = SEQ, base=None) -> dict:
     buffer_bytes = smallest_buffer_bytes(side, w.head_dim)
     for _ in range(MAX_DOUBLINGS + 1):
         arch = sweep_arch(side, w.head_dim, buffer_bytes, base)
-        r = evaluate(fusemax(None, w.head_dim, seq, w.batch * w.heads, arch), arch, "artifact")
-        busy = {u: sum(e["compute_s"] for e in r["einsums"] if e["unit"] == u)
-                for u in ("pe2d", "pe1d")}
+        m = fusemax(None, w.head_dim, seq, w.batch * w.heads, arch)
+        r = score(m, arch, "artifact")
+        busy = {u: r["busy_s"][u] for u in ("pe2d", "pe1d")}
         if r["transfer_s"] <= busy["pe1d"]:
             break
         buffer_bytes *= 2
