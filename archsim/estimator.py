@@ -28,11 +28,13 @@ SEQUENTIAL, PIPELINED = 0, 1
 
 ASSUMPTIONS = (
     "compute time = sum over ops of ops * cycles_per_op / PEs used / frequency",
+    "a unit keeps at most its spec's `attainable` share of its PEs busy (1 unless the spec"
+    " gives a measured ceiling)",
     "memory time = (read + write bytes) / bandwidth per level; link time = bytes / bandwidth",
     "within an Einsum, compute and its transfers overlap fully (time = max)",
     "sequential stage: Einsums add; pipelined stage of N epochs: sum_u b_u/N + (N-1) max_u b_u/N,"
     " overlapped with all the stage's transfers; stages add",
-    "ideal time = max over units of their work at full PEs with free memory",
+    "ideal time = max over units of their work at full PEs (the peak) with free memory",
 )
 
 
@@ -52,6 +54,7 @@ class ArchArrays:
     level_bandwidth: np.ndarray  # [L] bytes/s (all instances), inf if never a bottleneck
     level_capacity: np.ndarray   # [L] bytes per instance, inf if unbounded
     link_bandwidth: np.ndarray   # [K] bytes/s
+    attainable_lanes: np.ndarray  # [U] PEs the unit keeps busy at most at once (spec `attainable`)
 
     @classmethod
     def from_arch(cls, arch) -> "ArchArrays":
@@ -79,6 +82,7 @@ class ArchArrays:
             np.array([m.capacity_bytes for m in mem], float),
             np.array([arch.links[k].bandwidth_bytes_per_s * arch.links[k].count for k in links],
                      float),
+            np.array([arch.computes[u].attainable_lanes for u in units], float),
         )
 
 
@@ -144,8 +148,8 @@ def estimate(arch: ArchArrays, batch: MappingBatch, out: Estimate | None = None)
         np.ascontiguousarray(batch.write_bytes, float), np.ascontiguousarray(batch.link_bytes, float),
         np.ascontiguousarray(batch.stage, np.int64), np.ascontiguousarray(batch.stage_mode, np.int64),
         np.ascontiguousarray(batch.stage_epochs, float),
-        arch.cycles_per_op, arch.lanes, arch.frequency_hz, arch.action_per_op,
-        arch.level_bandwidth, arch.link_bandwidth,
+        arch.cycles_per_op, arch.lanes, arch.attainable_lanes, arch.frequency_hz,
+        arch.action_per_op, arch.level_bandwidth, arch.link_bandwidth,
         out.latency_s, out.ideal_s, out.compute_s, out.transfer_s, out.busy_s, out.utilisation,
         out.stage_s, out.read_bytes, out.write_bytes, out.link_bytes, out.actions)
     out.busy_cycles = out.busy_s * arch.frequency_hz
@@ -165,7 +169,7 @@ def _row(arr_rows: int, i: int) -> int:
 
 @njit(cache=True)
 def _estimate(unit, ops, lanes_used, rd, wr, lk, stage, mode, epochs,
-              cpo, lanes, freq, act, bw, link_bw,
+              cpo, lanes, attainable, freq, act, bw, link_bw,
               latency, ideal, compute, transfer, busy, util, stage_s, rd_out, wr_out, lk_out,
               actions):  # pragma: no cover - compiled; covered through estimate()
     n = latency.shape[0]
@@ -214,7 +218,7 @@ def _estimate(unit, ops, lanes_used, rd, wr, lk, stage, mode, epochs,
                         for a in range(A):
                             actions[i, u, a] += n_op * act[u, o, a]
                 e_cycles[e] = cycles
-            used = min(lanes_used[il, e], lanes[u])
+            used = min(lanes_used[il, e], attainable[u])
             t_comp = cycles / used / freq[u]
             work_s[u] += cycles / lanes[u] / freq[u]
             useful[u] += cycles / freq[u]

@@ -14,8 +14,8 @@ from typing import Any, TypeVar
 import yaml
 
 from archsim.units import (UnitError, format_bandwidth, format_frequency, format_size,
-                           format_technology, parse_bandwidth, parse_count, parse_frequency,
-                           parse_number, parse_size, parse_technology_nm)
+                           format_technology, parse_bandwidth, parse_count, parse_fraction,
+                           parse_frequency, parse_number, parse_size, parse_technology_nm)
 
 SPEC_VERSIONS = (1,)
 OPS = ("mac", "add", "mul", "max", "exp", "div")  # estimator op columns, and the priced actions
@@ -33,7 +33,7 @@ FIELDS = {
     "memory": _COMMON + ("class", "parent", "capacity", "bandwidth", "width_bits", "banks",
                          "ports"),
     "compute": _COMMON + ("parent", "shape", "frequency", "ops", "units",
-                          "register_file_entries"),
+                          "register_file_entries", "attainable"),
     "link": _COMMON + ("between", "class", "bandwidth"),
 }
 OP_FIELDS = ("cycles", "actions")
@@ -108,6 +108,9 @@ class Compute:
     ops: dict[str, Op]
     units: tuple[str, ...] = ()
     register_file_entries: int = 0
+    #: the share of its PEs the unit keeps busy at most in sustained use (a measured ceiling
+    #: over the peak, e.g. the best dense GEMM a GPU runs over its datasheet rate); 1 = the peak
+    attainable: float = 1.0
     description: str = ""
     source: str = ""
 
@@ -116,11 +119,17 @@ class Compute:
         """PEs in all instances together."""
         return self.count * math.prod(self.shape)
 
+    @property
+    def attainable_lanes(self) -> float:
+        """PEs the unit keeps busy at most at once (`attainable` x `lanes`)."""
+        return self.attainable * self.lanes
+
     def to_data(self) -> dict[str, Any]:
         """The spec fields of this compute unit, with human units."""
         data = {"kind": "compute", "parent": self.parent, "shape": list(self.shape)}
         data |= _changed({"count": (self.count, 1), "register_file_entries":
-                          (self.register_file_entries, 0), "units": (list(self.units), [])})
+                          (self.register_file_entries, 0), "units": (list(self.units), []),
+                          "attainable": (self.attainable, 1.0)})
         data |= {"frequency": format_frequency(self.frequency_hz),
                  "ops": {op: self.ops[op].to_data(op) for op in OPS if op in self.ops}}
         return data | _notes(self.description, self.source)
@@ -542,6 +551,7 @@ class _Checker:
             units=units,
             register_file_entries=self.get(fields, name, "register_file_entries", parse_count, 0,
                                            allow_zero=True),
+            attainable=self.get(fields, name, "attainable", parse_fraction, 1.0),
             description=self.text(fields, name, "description"),
             source=self.text(fields, name, "source"))  # type: ignore[arg-type]
 

@@ -70,6 +70,14 @@ def parse_count(value: object) -> int:
     raise UnitError(f"expected an integer like 132, got '{value}'")
 
 
+def parse_fraction(value: object) -> float:
+    """A share in (0, 1] (`0.84`), such as the part of a unit's peak it sustains."""
+    share = parse_number(value)
+    if not 0 < share <= 1:
+        raise UnitError(f"expected a share in (0, 1] like 0.84, got '{value}'")
+    return share
+
+
 def parse_number(value: object) -> float:
     """A plain number (`7`, `0.5`) for dimensionless fields such as cycles per op."""
     if isinstance(value, int | float) and not isinstance(value, bool):

@@ -296,7 +296,7 @@ def evaluate(m: Mapping, arch, ops: dict[str, dict[str, float]] | None = None
             ec = per[key]
             unit = arch.computes[ec.unit]
             cycles = sum(n * unit.ops[op].cycles for op, n in ec.ops.items())
-            t_c = cycles / min(ec.lanes_used, unit.lanes) / unit.frequency_hz
+            t_c = cycles / min(ec.lanes_used, unit.attainable_lanes) / unit.frequency_hz
             busy[ec.unit] = busy.get(ec.unit, 0.0) + t_c
             t_m = 0.0
             for lvl in ec.read_bytes:

@@ -195,7 +195,7 @@ def evaluate(m: Mapping, arch, accounting: str = "complete",
         cycles = sum(n * unit.ops[op].cycles for op, n in ec.ops.items())
         einsums.append({
             "einsum": key, "unit": ec.unit, "ops": ec.ops, "pes_used": ec.lanes_used,
-            "compute_s": cycles / min(ec.lanes_used, unit.lanes) / unit.frequency_hz,
+            "compute_s": cycles / min(ec.lanes_used, unit.attainable_lanes) / unit.frequency_hz,
             "bytes": {lvl: ec.read_bytes[lvl] + ec.write_bytes[lvl] for lvl in ec.read_bytes}})
     head = {"cascade": m.cascade.name, "arch": arch.name, "shapes": m.shapes,
             "instances": m.instances}

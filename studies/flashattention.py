@@ -4,8 +4,9 @@ Rows pair a model figure with the published one where a source gives it
 (studies/data/flashattention/SOURCE.md): FA3, FA2 and standard attention on H100 by sequence
 length, FA2 and standard attention on A100 by head dim, mask and length, FA2's A100 peak, FA1's
 GPT-2 medium HBM traffic and runtime example, and decode
-(Flash-Decoding and LeanAttention against FA2 as the context grows). Every model figure comes
-from `evaluate_gpu`, the same path as `attnsim evaluate`.
+(Flash-Decoding and LeanAttention against FA2 as the context grows), and a dated third-party
+H100 measurement of FA3 and FA2 with the dense-GEMM ceiling measured on the same part. Every
+model figure comes from `evaluate_gpu`, the same path as `attnsim evaluate`.
 """
 
 from __future__ import annotations
@@ -60,16 +61,39 @@ def _key(row: dict[str, str]) -> tuple[str, int, bool, int]:
 
 
 def _forward_row(kernel: str, head_dim: int, causal: bool, n: int, pub: float | None,
-                 arch) -> dict:
-    """One kernel at the paper's shape (16K tokens, heads x head dim = 2048) beside `pub`."""
-    heads = HEADS * HEAD_DIM // head_dim
-    r = evaluate_gpu(kernel, Attention(TOKENS // n, heads, head_dim, n, causal=causal), arch)
-    return ({"kernel": kernel, "arch": arch.name, "head_dim": head_dim, "causal": causal,
-             "seq_len": n, "tflops": r["tflops"], "published_tflops": pub,
-             "ratio": _ratio(r["tflops"], pub), "latency_s": r["latency_s"],
-             "hbm_bytes": r["hbm_bytes"], "tiles": "x".join(map(str, r["tiles"])),
-             "occupancy": r["occupancy"]}
+                 arch, batch: int | None = None, heads: int | None = None) -> dict:
+    """One kernel beside `pub`, at the paper's shape (16K tokens, heads x head dim = 2048)
+    unless `batch` and `heads` are given."""
+    heads = heads or HEADS * HEAD_DIM // head_dim
+    a = Attention(batch or TOKENS // n, heads, head_dim, n, causal=causal)
+    r = evaluate_gpu(kernel, a, arch)
+    return ({"kernel": kernel, "arch": arch.name, "batch": a.batch, "heads": heads,
+             "head_dim": head_dim, "causal": causal, "seq_len": n, "tflops": r["tflops"],
+             "published_tflops": pub, "ratio": _ratio(r["tflops"], pub),
+             "latency_s": r["latency_s"], "hbm_bytes": r["hbm_bytes"],
+             "tiles": "x".join(map(str, r["tiles"])), "occupancy": r["occupancy"]}
             | {f"util_{u}": v for u, v in r["utilisation"].items()})
+
+
+def measured_rows() -> list[dict]:
+    """The model beside the dated H100 measurements of `h100_measured.csv` (a third-party run
+    of flash-attention's own benchmark; SOURCE.md): `published_tflops` is the measured figure."""
+    return [_forward_row(r["kernel"], int(r["head_dim"]), r["causal"] == "true",
+                         int(r["seq_len"]), float(r["measured_tflops"]), load_arch(r["arch"]),
+                         int(r["batch"]), int(r["heads"])) | {"date": r["date"]}
+            for r in published("h100_measured.csv")]
+
+
+def gemm_ceiling() -> dict:
+    """The H100 tensor cores' sustained ceiling in the model (peak x the spec's `attainable`)
+    beside the best dense GEMM measured on the part (`h100_gemm.csv`)."""
+    unit = load_arch("h100").computes["tensor_core"]
+    peak = 2 * unit.lanes * unit.frequency_hz / 1e12  # a MAC is 2 FLOPs
+    best = max(published("h100_gemm.csv"), key=lambda r: float(r["measured_tflops"]))
+    return {"peak_tflops": peak, "attainable": unit.attainable,
+            "model_ceiling_tflops": peak * unit.attainable,
+            "best_gemm_tflops": float(best["measured_tflops"]), "best_gemm": (
+                f"{best['library']} {best['m']} x {best['n']} x {best['k']} {best['dtype']}")}
 
 
 def shape_rows() -> list[dict]:

@@ -152,7 +152,9 @@ def flashattention(
     """FlashAttention 1/2/3, Flash-Decoding, LeanAttention: the GPU-tile model beside published.
 
     H100 forward TFLOP/s of FA3, FA2 and standard attention at 512..16K (FA3 paper) and of FA3
-    and FA2 at 16K for head dims 64 and 256 and causal (same paper), A100 forward TFLOP/s of
+    and FA2 at 16K for head dims 64 and 256 and causal (same paper), FA3 and FA2 beside a dated
+    third-party H100 measurement (2026-06-02) and the tensor cores' ceiling beside the best
+    dense GEMM measured on the part, A100 forward TFLOP/s of
     FA2 and standard attention at head dims 64 and 128, with and without the causal mask,
     512..16K (FA2 paper Fig. 5, chart reads), FA2's A100 peak (FA2 paper), FA1's GPT-2 medium
     HBM traffic and runtime (forward + backward, as published), and decode at
@@ -177,7 +179,8 @@ def flashattention(
         decode = fa.decode_rows(progress=lambda: bar.advance(task))
     peaks, fa1, shapes = fa.peak_rows(), fa.fa1_rows(), fa.shape_rows()
     claims = fa.decode_claims(decode)
-    tables = {"h100_forward": forward, "h100_shapes": shapes, "a100_forward": a100, "peaks": peaks,
+    tables = {"h100_forward": forward, "h100_shapes": shapes, "h100_measured": fa.measured_rows(),
+              "h100_gemm_ceiling": [fa.gemm_ceiling()], "a100_forward": a100, "peaks": peaks,
               "fa1_gpt2": fa1, "decode": decode, "decode_claims": claims}
     if out_dir is not None:
         write_flashattention(out_dir, tables)
@@ -204,6 +207,14 @@ def write_flashattention(out_dir: Path, tables: dict[str, list[dict]]) -> None:
         fig.add_scatter(x=x, y=[r["tflops"] for r in pts], name=f"{kernel} (attnsim)")
         fig.add_scatter(x=x, y=[r["published_tflops"] for r in pts], line_dash="dot",
                         name=f"{kernel} (published)")
+        seen = [r for r in tables["h100_measured"] if r["kernel"] == kernel and not r["causal"]]
+        if seen:
+            fig.add_scatter(x=[r["seq_len"] for r in seen], y=[r["published_tflops"] for r in seen],
+                            mode="markers", marker_symbol="x", marker_size=10,
+                            name=f"{kernel} (measured {seen[0]['date']})")
+    ceiling = tables["h100_gemm_ceiling"][0]
+    fig.add_hline(y=ceiling["best_gemm_tflops"], line_dash="dash", line_color="grey",
+                  annotation_text=f"best measured dense GEMM ({ceiling['best_gemm']})")
     fig.update_layout(title="H100 forward, head dim 128, non-causal", xaxis_type="log",
                       xaxis_title="sequence length", yaxis_title="TFLOP/s")
     write_html(fig, out_dir / "throughput.html")
@@ -264,6 +275,20 @@ def print_flashattention(tables: dict[str, list[dict]]) -> None:
         h.add_row(r["kernel"], str(r["head_dim"]), str(r["causal"]), f(r["tflops"], ".0f"),
                   f(r["published_tflops"], ".0f"), f(r["ratio"], ".2f"), r["tiles"])
     out.print(h)
+    dates = ", ".join(sorted({r["date"] for r in tables["h100_measured"]}))
+    m = Table(title=f"H100 forward TFLOP/s: attnsim / measured {dates} (a third-party run of "
+                    "flash-attention's benchmark_attn.py; studies/data/flashattention/SOURCE.md)")
+    for col in ("kernel", "batch x heads x d", "causal", "seq", "attnsim", "measured", "ratio"):
+        m.add_column(col)
+    for r in tables["h100_measured"]:
+        m.add_row(r["kernel"], f"{r['batch']}x{r['heads']}x{r['head_dim']}", str(r["causal"]),
+                  str(r["seq_len"]), f(r["tflops"], ".0f"), f(r["published_tflops"], ".0f"),
+                  f(r["ratio"], ".2f"))
+    out.print(m)
+    c = tables["h100_gemm_ceiling"][0]
+    out.print(f"H100 tensor cores: peak {c['peak_tflops']:.0f} TFLOP/s x attainable "
+              f"{c['attainable']} = {c['model_ceiling_tflops']:.0f} in the model; best measured "
+              f"dense GEMM {c['best_gemm_tflops']:.0f} ({c['best_gemm']})")
     a = Table(title="A100 forward TFLOP/s: attnsim / published (FA2 paper Fig. 5, chart reads; "
                     "chart check = the point's fwd, bwd and fwd + bwd reads agree at 1.00)")
     for col in ("kernel", "head dim", "causal", "seq", "attnsim", "published", "ratio",

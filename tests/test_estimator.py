@@ -63,6 +63,24 @@ def test_gemm_on_4x4_array(tmp_path):
     assert evaluate(m, a)["latency_s"] == pytest.approx(40.0)
 
 
+def test_attainable_share_caps_the_busy_pes_in_both_paths(tmp_path):
+    # the same GEMM with DRAM free (8 TB/s): 256 MACs on 16 PEs take 16 s; a unit that sustains
+    # 3/4 of its PEs (spec `attainable`) keeps at most 12 busy: 256 / 12 s; the ideal time
+    # stays at the peak (16 s), utilisation is against the peak PEs
+    text = GEMM_ARCH.replace("CAPACITY", "96B").replace("8B/s", "8TB/s")
+    m = gemm_mapping((Loop("m", 2), Loop("n", 2)),
+                     (Loop("m", 4, True), Loop("n", 4, True), Loop("k", 4)))
+    for share, latency in ((None, 16.0), (0.75, 256 / 12)):
+        body = text if share is None else text.replace("ops: {mac: 1}",
+                                                       f"attainable: {share}, ops: {{mac: 1}}")
+        a, arr = arch_from(tmp_path, body)
+        r = estimate(arr, compile_mapping(m, a, arr))
+        assert r.latency_s[0] == pytest.approx(latency, rel=1e-6)
+        assert r.ideal_s[0] == pytest.approx(16.0)
+        assert r.utilisation[0, 0] == pytest.approx(256 / (16 * latency))
+        assert evaluate(m, a)["latency_s"] == pytest.approx(latency, rel=1e-6)
+
+
 def test_gemm_partial_sums_and_capacity(tmp_path):
     # k split 2 x 2 with k1 outermost at DRAM: Z's tile leaves the buffer once per (k1, m1, n1)
     # = 8 times (256 B written) and, after the first k1, its partial sums come back: 128 B read.

@@ -254,6 +254,10 @@ def test_override_errors(item, message):
     ("name: tiny", "name: tiny\ncompute_capability: sm90",
      "spec.yaml:3: compute_capability: expected a number like 7, got 'sm90'"),
     ("  buf:", "  my buf:", "spec.yaml:8: my buf: a component name is letters, digits and _"),
+    ("shape: [4, 4]", "shape: [4, 4]\n    attainable: 1.2",
+     "spec.yaml:16: pe.attainable: expected a share in (0, 1] like 0.84, got '1.2'"),
+    ("shape: [4, 4]", "shape: [4, 4]\n    attainable: 84%",
+     "spec.yaml:16: pe.attainable: expected a number like 7, got '84%'"),
 ])
 def test_each_error_names_file_line_and_field(old, new, message):
     assert old in TINY
@@ -352,3 +356,13 @@ def test_ops_are_the_estimator_columns():
     assert a.computes["pe"].ops == {"mac": Op(1, {"mac": 1}), "exp": Op(7, {"mac": 6, "add": 1})}
     assert a.memories["buf"].width_bits == 16
     assert math.isinf(a.memories["buf"].bandwidth_bytes_per_s)
+
+
+
+def test_attainable_round_trips_and_defaults_to_the_peak():
+    arch = parse_spec(TINY.replace("shape: [4, 4]", "shape: [4, 4]\n    attainable: 0.75"),
+                      "spec.yaml")
+    assert arch.computes["pe"].attainable_lanes == 12
+    assert arch.computes["pe"].to_data()["attainable"] == 0.75
+    plain = parse_spec(TINY, "spec.yaml").computes["pe"]
+    assert plain.attainable == 1.0 and "attainable" not in plain.to_data()

@@ -1,6 +1,6 @@
 """Roofline bound of a cascade on an architecture: no mapping can be faster than its compute
-bound (every op on the units that run it fastest, all PEs busy, split optimally among units)
-or its memory bound (the least DRAM traffic of any mapping over the root memory's bandwidth)."""
+bound (every op on the units that run it fastest, all the PEs a unit sustains busy, split
+optimally among units) or its memory bound (the least DRAM traffic of any mapping over the root memory's bandwidth)."""
 
 from __future__ import annotations
 
@@ -18,7 +18,8 @@ from .traffic import cascade_traffic
 
 ASSUMPTIONS = (
     "compute bound: each op may run on any unit that supports it, work split among units to "
-    "minimise the makespan (a linear program), every PE busy every cycle",
+    "minimise the makespan (a linear program), every PE busy every cycle (a unit's spec "
+    "`attainable` share of them where it gives a measured ceiling)",
     "memory bound: Orojenesis least traffic at the capacity of the largest on-chip memory "
     "under the root, at the root's bandwidth; compulsory: inputs read once, outputs written once",
     "instances (batch x heads) run one after another on the whole machine",
@@ -38,7 +39,7 @@ def compute_bound_s(c: Cascade, shapes: dict[str, int], instances: int, arch) ->
     for i, op in enumerate(ops):
         k = arrays.ops.index(op)
         cyc = arrays.cycles_per_op[:, k]
-        rate[i] = np.where(np.isfinite(cyc), arrays.lanes * arrays.frequency_hz / cyc, 0.0)
+        rate[i] = np.where(np.isfinite(cyc), arrays.attainable_lanes * arrays.frequency_hz / cyc, 0.0)
         if not rate[i].any():
             raise ValueError(f"no unit of '{arch.name}' runs '{op}'")
     # variables: seconds t[o, u] unit u spends on op o, then T; minimise T
