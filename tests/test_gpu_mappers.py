@@ -183,12 +183,12 @@ def test_flash_decoding_splits_follow_flash_attention_heuristic():
 
 
 @pytest.mark.parametrize("arch_name, seq, smem", [
-    # A6000 at 1K keys (100 KB of shared memory): the QK^T kernel holds a 128-row Q tile and a
+    # A6000 at 1K keys (100 KiB of shared memory): the QK^T kernel holds a 128-row Q tile and a
     # 128-key K tile, 64 of the head dim at a time (16 KB each), and the 128 x 128 score tile
     # (32 KB); the PV kernel likewise (P and V chunks, the O tile): 64 KB, where the three
     # kernels summed (the softmax row included) were 133 KB and did not fit
     ("a6000", 1024, 64 * 1024),
-    # A100 at 16K keys (164 KB): the softmax kernel's staged row is the largest, 16K scores, its
+    # A100 at 16K keys (164 KiB): the softmax kernel's staged row is the largest, 16K scores, its
     # exponentials, the recomputed ones and the probabilities at 2 B (32 KB each) and the row
     # max and sum (2 B each): 131076 B, where the three kernels summed were 213 KB
     ("a100", 16384, 4 * 32768 + 4),
