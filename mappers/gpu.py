@@ -11,9 +11,9 @@ latency. The GPU's launch structure is mapping structure:
   slots / CTAs-per-head of them at once (`Mapping.parallel_instances`, a fraction when a head
   has more CTAs than there are slots): the rounds are ceil(all CTAs / slots), so waves of CTAs
   over SMs and the tail of the last wave come from the structure;
-- occupancy (CTAs resident per SM) is the smaller of shared-memory capacity / the CTA's shared-
-  memory footprint and register file / its register footprint (footprints from the model's
-  tiles); occupancy k shares an SM's units among k CTAs (each CTA's spatial fan-out is 1/k of
+- occupancy (CTAs resident per SM) is the smallest of shared-memory capacity / the CTA's shared-
+  memory footprint, register file / its register footprint (footprints from the model's tiles)
+  and the SM's resident-CTA limit of its compute capability (`max_ctas_per_sm`); occupancy k shares an SM's units among k CTAs (each CTA's spatial fan-out is 1/k of
   the SM) and multiplies the CTA slots per wave;
 - K/V reuse in L2: the CTAs of one head share each K/V tile fetched from HBM (the CTA loop sits
   below HBM and does not index K or V); each CTA then reads it from L2 into its own shared
@@ -77,6 +77,18 @@ MMA_SYNC_MACS_PER_SM_CLOCK = 1024
 #: wgmma and TMA are sm_90a features, which arch-specific targets do not carry forward to
 #: Blackwell (10.0, whose kernel is FlashAttention-4); Ampere (8.0, 8.6) has neither
 FA3_CAPABILITY = 9.0
+#: resident CTAs and warps an SM holds at most, by compute capability: (blocks, warps). CUDA C++
+#: Programming Guide, "Technical Specifications per Compute Capability" (maximum number of
+#: resident blocks / warps per SM), the same figures in NVIDIA's tuning guides: Ampere (8.0: 32
+#: blocks, 64 warps; 8.6: 16, 48), Hopper (9.0: 32, 64), Blackwell (10.0: 32, 64). Confirmed from
+#: public transcriptions of those pages, not the pages themselves
+SM_RESIDENT = {8.0: (32, 64), 8.6: (16, 48), 9.0: (32, 64), 10.0: (32, 64)}
+#: assumption: a spec with no or an unlisted compute capability gets the tightest listed limits
+SM_RESIDENT_UNLISTED = (min(b for b, _ in SM_RESIDENT.values()),
+                        min(w for _, w in SM_RESIDENT.values()))
+#: warps of one FA2 CTA: 4, each owning 16-row mma.sync fragments (MIN_BR; FA2 paper Sec. 3.3;
+#: flash-attention's forward kernel traits, e.g. Flash_fwd_kernel_traits<128, 128, 64, 4>)
+FA2_CTA_WARPS = 4
 #: units of the GPU presets
 TENSOR, SFU, CUDA = "tensor_core", "sfu", "cuda_core"
 #: what binds where: matmuls on tensor cores, exponentials on the SFUs, the rest on CUDA cores
@@ -296,20 +308,29 @@ def scores(mappings: list[Mapping | None], arch, arrays: ArchArrays,
     return latency, fits, foot
 
 
+def max_ctas_per_sm(arch, warps: int = FA2_CTA_WARPS) -> int:
+    """CTAs of `warps` warps an SM can hold at once: the smaller of its resident-block limit and
+    its resident warps / the CTA's warps (`SM_RESIDENT`, by the spec's compute capability)."""
+    blocks, sm_warps = SM_RESIDENT.get(arch.compute_capability, SM_RESIDENT_UNLISTED)
+    return min(blocks, sm_warps // warps)
+
+
 def occupancy(mappings: list[Mapping | None], arch, arrays: ArchArrays | None = None,
-              templates: dict | None = None) -> np.ndarray:
-    """CTAs per SM that shared memory and the register file allow, per mapping, from the
-    compiled footprints (0: not even one; -1: the plain model rejects the mapping)."""
+              templates: dict | None = None, warps: int = FA2_CTA_WARPS) -> np.ndarray:
+    """CTAs per SM that shared memory, the register file and the SM's resident limits allow
+    (CTAs of `warps` warps), per mapping, from the compiled footprints (0: not even one; -1:
+    the plain model rejects the mapping)."""
     arrays = arrays or ArchArrays.from_arch(arch)
     foot = scores(mappings, arch, arrays, templates)[2]
+    limit = max_ctas_per_sm(arch, warps)
 
     def fitting(level: str) -> np.ndarray:
-        """CTAs whose footprints fit the level (16 where a CTA keeps nothing there)."""
+        """CTAs whose footprints fit the level (the limit where a CTA keeps nothing there)."""
         f = foot[:, arrays.levels.index(level)]
         cap = arch.memories[level].capacity_bytes
-        return np.where(f > 0, np.floor_divide(cap, np.where(f > 0, f, 1.0)), 16)
+        return np.where(f > 0, np.floor_divide(cap, np.where(f > 0, f, 1.0)), limit)
 
-    occ = np.minimum(fitting("smem"), fitting("registers"))
+    occ = np.minimum(np.minimum(fitting("smem"), fitting("registers")), limit)
     return np.where(np.isnan(foot).any(axis=1), -1, occ).astype(int)
 
 
@@ -380,11 +401,17 @@ def flash(a: Attention, arch, kind: str = "fa2") -> Choice:
     occ = occupancy(one, arch, templates=templates)
     if kind == "fa3":
         occ = np.minimum(occ, 1)  # FA3's warp-specialised CTA takes the whole register file
-    # resident CTAs split each SM's units evenly: powers of two up to what fits
+    # resident CTAs split each SM's units evenly: powers of two up to what fits (a limit like
+    # 8.6's 12 CTAs of 4 warps is not tried: 12 does not divide the units' power-of-two PEs)
     return best_of([((br, bc), (lambda m=m, br=br, bc=bc, k=k: m if k == 1 else
                                 one_pass(a, arch, br, bc, kind, k)), k)
                     for (br, bc), m, o in zip(tiles, one, occ)
-                    for k in (1, 2, 4, 8, 16) if k <= o], arch, templates)
+                    for k in ctas_tried(o)], arch, templates)
+
+
+def ctas_tried(most: int) -> list[int]:
+    """CTAs per SM the FA2/FA3 search tries: the powers of two up to `most`."""
+    return [2 ** i for i in range(max(0, int(most)).bit_length())]
 
 
 #: the GEMM kernels' CTA output tiles (up to 128 x 128, cuBLAS-style) and the chunks their

@@ -3,13 +3,15 @@ skipping, GQA's shared K/V, and the decode mappers' structure."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from archsim.estimator import ArchArrays, estimate
 from archsim.spec import load_arch
 from mappers.compile import compile_mapping
-from mappers.gpu import (Attention, flash, flash_decoding, lean, num_splits, one_pass, sms,
-                         splitkv_block_n, standard)
+from mappers.gpu import (Attention, ctas_tried, flash, flash_decoding, lean, max_ctas_per_sm,
+                         num_splits, occupancy, one_pass, sms, splitkv_block_n, standard)
 from mappers.mapping import MappingError
 from mappers.plain import costs, resident_bytes
 from studies.gpu_evaluate import evaluate_gpu
@@ -34,6 +36,25 @@ def test_chosen_tiles_fit_shared_memory_and_registers(h100, kind):
             <= h100.memories[level].capacity_bytes
     assert choice.tried > 1  # tile sizes are searched
     assert choice.occupancy in (1, 2, 4, 8, 16)  # resident CTAs split the SM's units evenly
+
+
+def test_occupancy_never_exceeds_the_capability_limit():
+    # CUDA guide, Technical Specifications per Compute Capability: resident blocks / warps per
+    # SM (8.0: 32 / 64, 8.6: 16 / 48, 9.0 and 10.0: 32 / 64); a FA2 CTA is 4 warps
+    assert [max_ctas_per_sm(load_arch(n)) for n in ("a100", "a6000", "h100", "b200")] == [
+        16, 12, 16, 16]
+    # no capability stated: the tightest listed limits (16 blocks, 48 warps)
+    assert max_ctas_per_sm(replace(load_arch("a100"), compute_capability=None)) == 12
+    # 64 x 16 tiles at head dim 32 in 1 MiB of shared memory and registers: more than 12 fit
+    a = Attention(4, 8, 32, 1024)
+    arch = load_arch("a6000", ["smem.capacity=1MiB", "registers.capacity=1MiB"])
+    m = one_pass(a, arch, 64, 16)
+    foot = resident_bytes(costs(m, arch))
+    assert min(arch.memories[lv].capacity_bytes // foot[lv] for lv in ("smem", "registers")) > 12
+    assert list(occupancy([m], arch)) == [12]
+    # the search tries the powers of two up to the limit: on 8.6 up to 8, never 12 or 16
+    assert ctas_tried(12) == [1, 2, 4, 8] and ctas_tried(16)[-1] == 16 and ctas_tried(0) == []
+    assert flash(a, arch).occupancy <= 8
 
 
 def test_tiny_problem_is_not_slowed_by_uneven_occupancy(h100):
@@ -186,12 +207,12 @@ def test_flash_decoding_splits_follow_flash_attention_heuristic():
 
 
 @pytest.mark.parametrize("arch_name, seq, smem", [
-    # A6000 at 1K keys (100 KB of shared memory): the QK^T kernel holds a 128-row Q tile and a
+    # A6000 at 1K keys (100 KiB of shared memory): the QK^T kernel holds a 128-row Q tile and a
     # 128-key K tile, 64 of the head dim at a time (16 KB each), and the 128 x 128 score tile
     # (32 KB); the PV kernel likewise (P and V chunks, the O tile): 64 KB, where the three
     # kernels summed (the softmax row included) were 133 KB and did not fit
     ("a6000", 1024, 64 * 1024),
-    # A100 at 16K keys (164 KB): the softmax kernel's staged row is the largest, 16K scores, its
+    # A100 at 16K keys (164 KiB): the softmax kernel's staged row is the largest, 16K scores, its
     # exponentials, the recomputed ones and the probabilities at 2 B (32 KB each) and the row
     # max and sum (2 B each): 131076 B, where the three kernels summed were 213 KB
     ("a100", 16384, 4 * 32768 + 4),

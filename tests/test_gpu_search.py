@@ -43,10 +43,12 @@ def reference_best_of(candidates, arch) -> gpu.Choice:
 
 
 def reference_occupancy(m, arch) -> int:
-    """CTAs per SM from the plain model's shared-memory and register footprints."""
+    """CTAs per SM from the plain model's shared-memory and register footprints, at most the
+    SM's resident-CTA limit."""
     foot = resident_bytes(costs(m, arch))
-    return min(int(arch.memories[lv].capacity_bytes // foot[lv]) if foot[lv] else 16
-               for lv in ("smem", "registers"))
+    limit = gpu.max_ctas_per_sm(arch)
+    return min([limit] + [int(arch.memories[lv].capacity_bytes // foot[lv])
+                          for lv in ("smem", "registers") if foot[lv]])
 
 
 def reference_flash(a: Attention, arch, kind: str = "fa2") -> gpu.Choice:
@@ -61,7 +63,7 @@ def reference_flash(a: Attention, arch, kind: str = "fa2") -> gpu.Choice:
                     continue
                 if kind == "fa3":
                     occ = min(occ, 1)
-                for k in (k for k in (1, 2, 4, 8, 16) if k <= occ):
+                for k in (k for k in (1, 2, 4, 8, 16, 32) if k <= occ):
                     yield (br, bc), (lambda br=br, bc=bc, k=k: gpu.one_pass(a, arch, br, bc,
                                                                             kind, k)), k
     return reference_best_of(candidates(), arch)
@@ -88,7 +90,7 @@ PREFILL = [Attention(2, 16, 128, 1024), Attention(2, 16, 128, 16384),
 
 
 @pytest.mark.parametrize("arch_name, kind", [("h100", "fa2"), ("h100", "fa3"), ("a100", "fa2"),
-                                             ("b200", "fa2")])
+                                             ("b200", "fa2"), ("a6000", "fa2")])
 def test_bulk_flash_search_matches_the_reference_loop(arch_name, kind):
     arch = load_arch(arch_name)
     for a in PREFILL:

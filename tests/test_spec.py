@@ -102,13 +102,17 @@ def test_gpu_tensor_peak_matches_reference(name, tflops):
     assert a.computes["sfu"].shape == (16,) and set(a.computes["sfu"].ops) == {"exp"}
     sms = a.computes["tensor_core"].count
     assert a.memories["smem"].count == a.memories["registers"].count == sms
-    assert a.memories["registers"].capacity_bytes == 256e3
+    # CUDA guide: 64K 32-bit registers per SM (NVIDIA's "256 KB" is binary)
+    assert a.memories["registers"].capacity_bytes == 65536 * 4
 
 
 def test_gpu_details():
     h100, a100 = load_arch("h100"), load_arch("a100")
     assert h100.memories["hbm"].bandwidth_bytes_per_s == 3.35e12
-    assert h100.memories["smem"].capacity_bytes == 228e3 and h100.computes["sfu"].count == 132
+    # CUDA guide, 9.0: 228 KB of shared memory per SM = 233,472 B (deviceQuery), binary KB
+    assert h100.memories["smem"].capacity_bytes == 233472 and h100.computes["sfu"].count == 132
+    assert a100.memories["smem"].capacity_bytes == 167936  # 8.0: 164 KB = 167,936 B
+    assert a100.memories["l2"].capacity_bytes == 40 * 2**20  # deviceQuery: 41,943,040 B
     sfu = h100.computes["sfu"]  # gpu.md: exp ~3.9 TFLOP/s
     assert sfu.lanes * sfu.frequency_hz == pytest.approx(3.9e12, rel=0.02)
     assert peak_flops(a100, "cuda_core") == pytest.approx(19.5e12, rel=0.01)
