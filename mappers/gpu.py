@@ -13,8 +13,9 @@ latency. The GPU's launch structure is mapping structure:
   over SMs and the tail of the last wave come from the structure;
 - occupancy (CTAs resident per SM) is the smallest of shared-memory capacity / the CTA's shared-
   memory footprint, register file / its register footprint (footprints from the model's tiles)
-  and the SM's resident-CTA limit of its compute capability (`max_ctas_per_sm`); occupancy k shares an SM's units among k CTAs (each CTA's spatial fan-out is 1/k of
-  the SM) and multiplies the CTA slots per wave;
+  and the SM's resident-CTA limit of its compute capability (`max_ctas_per_sm`); occupancy k
+  shares an SM's units among k CTAs (each CTA's spatial fan-out is 1/k of the SM) and
+  multiplies the CTA slots per wave;
 - K/V reuse in L2: the CTAs of one head share each K/V tile fetched from HBM (the CTA loop sits
   below HBM and does not index K or V); each CTA then reads it from L2 into its own shared
   memory (`multicast=False`), so L2 and shared-memory traffic are per CTA. A head's K/V stay

@@ -22,7 +22,7 @@ from .bounds.roofline import ASSUMPTIONS as ROOF_ASSUMPTIONS
 from .bounds.roofline import roofline
 from .bounds.traffic import ASSUMPTIONS as TRAFFIC_ASSUMPTIONS
 from .bounds.traffic import cascade_traffic
-from .evaluate import design, run_design
+from .evaluate import Design, design, run_design
 from .evaluate_cli import workload
 from .grid import parse_sizes
 from .workloads import parse_count
@@ -110,7 +110,8 @@ M0Opt = Annotated[int, typer.Option("--m0", min=1, help="Key tile M0 of a cascad
 
 @bound_app.command("roofline")
 def roofline_cmd(
-    seq: Annotated[str, typer.Option(help="Sequence length M = P, e.g. 64K.")],
+    seq: Annotated[str, typer.Option(help="Sequence length M = P, e.g. 64K (compared with a "
+                                     "decode design: its context M, one query, P = 1).")],
     arch: Annotated[str, typer.Option(help="Preset name or spec file.")] = "fusemax",
     overrides: SetOpt = None,
     cascade: Annotated[str, typer.Option(help="Cascade to bound.")] = "one_pass",
@@ -140,8 +141,11 @@ def roofline_cmd(
     w = workload(model_name, batch, heads, head_dim)
     n = parse_count(seq)
     a = load_arch(arch, overrides or ())
-    r = asdict(roofline(c, _shapes(c, w, n, m0), w.batch * w.heads, a))
-    r = {"cascade": c.name, "arch": a.name, "model": w.name, "seq": n} | r
+    phase = _phase({opt: design(name) for opt, name in (("--over", over), ("--mapper", mapper))
+                    if name is not None})
+    shapes = _shapes(c, w, n, m0) | ({"p": 1} if phase == "decode" else {})
+    r = asdict(roofline(c, shapes, w.batch * w.heads, a))
+    r = {"cascade": c.name, "arch": a.name, "model": w.name, "phase": phase, "seq": n} | r
     if over is not None:
         d = design(over)
         lat = run_design(d, w, n, load_arch(d.arch))["latency_s"]
@@ -154,6 +158,17 @@ def roofline_cmd(
         typer.echo(json.dumps(r | {"assumptions": list(ROOF_ASSUMPTIONS)}, indent=2))
         return
     _print(f"roofline of {c.name} on {a.name}: {w.name}, seq {n}", r, ROOF_ASSUMPTIONS)
+
+
+def _phase(designs: dict[str, Design]) -> str:
+    """The phase the bound is of: the compared designs' (prefill, `seq` queries, unless they
+    decode one query per head over `seq` keys); designs of both phases are refused."""
+    phases = {d.phase for d in designs.values()}
+    if len(phases) > 1:
+        names = ", ".join(f"{opt} {d.name} ({d.phase})" for opt, d in designs.items())
+        raise ValueError(f"the designs compared are of different phases ({names}): bound a "
+                         f"prefill and a decode design apart")
+    return phases.pop() if phases else "prefill"
 
 
 @bound_app.command("traffic")

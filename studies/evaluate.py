@@ -36,6 +36,8 @@ class Design:
     #: for a searching design: the search itself (`build` is its best mapping)
     search: Callable[[Workload, int, object], SearchResult] | None = None
     assumptions: tuple[str, ...] = ()  # what the design adds to the estimator's assumptions
+    #: prefill: `seq` queries over `seq` keys; decode: one query per head over a context of `seq`
+    phase: str = "prefill"
 
     def check(self, arch) -> None:
         """A one-line error when `arch` is not of the substrate this design maps onto."""
@@ -130,9 +132,11 @@ DESIGNS = {d.name: d for d in (
            "via HBM", "a100"),
     Design("flash_decoding", "decode_split_k", "gpu",
            lambda w, n, a: gpu.flash_decoding(_decode(w, n), a).mapping,
-           "Flash-Decoding (split-K) for one query over a context of the given length", "h100"),
+           "Flash-Decoding (split-K) for one query over a context of the given length", "h100",
+           phase="decode"),
     Design("lean", "decode_split_k", "gpu", lambda w, n, a: gpu.lean(_decode(w, n), a).mapping,
-           "LeanAttention (stream-K) for one query over a context of the given length", "h100"),
+           "LeanAttention (stream-K) for one query over a context of the given length", "h100",
+           phase="decode"),
 )}
 
 

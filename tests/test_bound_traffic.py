@@ -108,6 +108,24 @@ def test_cli_bounds_json():
     assert bad.exit_code == 2 and bad.output.count("\n") == 1
 
 
+def test_roofline_of_a_decode_design_bounds_one_query():
+    # Flash-Decoding maps one query per head over a context of --seq keys: the bound is of the
+    # cascade at P = 1, K/V read once (32 heads x 8K x 128 x 2 x 2 B over 3.35 TB/s), and the
+    # design lands under it; a prefill and a decode design are not bound together
+    runner = CliRunner()
+    args = ["bound", "roofline", "--arch", "h100", "--seq", "8K", "--batch", "1", "--heads",
+            "32", "--head-dim", "128", "--mapper", "flash_decoding"]
+    r = runner.invoke(app, args + ["-f", "json"])
+    assert r.exit_code == 0, r.output
+    d = json.loads(r.output)
+    assert d["phase"] == "decode" and d["bound_by"] == "memory"
+    assert d["memory_bound_s"] == pytest.approx(32 * 8192 * 128 * 2 * 2 / 3.35e12, rel=0.01)
+    assert d["bound_s"] <= d["mapper_latency_s"]
+    mixed = runner.invoke(app, args + ["--over", "fusemax"])
+    assert mixed.exit_code != 0 and mixed.output.count("\n") == 1
+    assert "different phases" in mixed.output
+
+
 @pytest.mark.parametrize("name", ["unfused", "architecture", "fusemax"])
 @pytest.mark.parametrize("seq", [1024, 16384])
 def test_no_design_moves_less_than_the_bound(name, seq):
