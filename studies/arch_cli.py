@@ -77,7 +77,7 @@ def bandwidth(memory: Memory) -> str:
 def summary(arch: Architecture) -> dict[str, Any]:
     """One row of `arch list`: compute units and the bandwidth of each root memory."""
     units = [{"name": n, "count": c.count, "shape": list(c.shape), "lanes": c.lanes,
-              "frequency": format_frequency(c.frequency_hz)}
+              "attainable": c.attainable, "frequency": format_frequency(c.frequency_hz)}
              for n in arch.units() for c in [arch.computes[n]]]
     roots = [{"name": n, "count": m.count, "bandwidth": format_bandwidth(m.bandwidth_bytes_per_s),
               "total_bandwidth": format_bandwidth(m.count * m.bandwidth_bytes_per_s)}
@@ -180,12 +180,15 @@ def show(arch: ArchArg, overrides: SetOpt = None, fmt: Annotated[ShowFormat, typ
                       str(m.ports))
     out.print(table)
 
+    capped = any(a.computes[n].attainable < 1 for n in a.units())
     table = Table("unit", "parent", "PEs", "lanes", "clock", "ops (cycles per op)", "units",
-                  "RF entries", title="Compute units")
-    table.columns[0].no_wrap = True
+                  "RF entries", title="Compute units", caption="(xS): the unit sustains at most "
+                  "S of its lanes (spec `attainable`)" if capped else None)
+    table.columns[0].no_wrap = table.columns[3].no_wrap = True
     for name in a.units():
         c = a.computes[name]
-        table.add_row(name, c.parent, pes(c), f"{c.lanes:,}", format_frequency(c.frequency_hz),
+        lanes = f"{c.lanes:,}" + (f" (x{c.attainable:g})" if c.attainable < 1 else "")
+        table.add_row(name, c.parent, pes(c), lanes, format_frequency(c.frequency_hz),
                       op_text(c), ", ".join(c.units), str(c.register_file_entries))
     out.print(table)
 

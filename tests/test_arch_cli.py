@@ -42,7 +42,7 @@ def test_list_table_and_json():
     assert list(rows) == preset_names()
     assert rows["h100"]["substrate"] == "gpu" and rows["fusemax"]["substrate"] == "spatial"
     pe2d = next(u for u in rows["fusemax"]["compute"] if u["name"] == "pe2d")
-    assert pe2d == {"name": "pe2d", "count": 1, "shape": [256, 256], "lanes": 65536,
+    assert pe2d == {"name": "pe2d", "count": 1, "shape": [256, 256], "lanes": 65536, "attainable": 1.0,
                     "frequency": "940MHz"}
     nand = next(m for m in rows["instinfer_csd"]["top_memory"] if m["name"] == "nand")
     assert nand["total_bandwidth"] == "11.2GB/s" and nand["bandwidth"] == "1.4GB/s"
