@@ -18,6 +18,7 @@ Each is a general Mapping scored by the common estimator; nothing here computes 
 from __future__ import annotations
 
 import csv
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -25,7 +26,7 @@ from pathlib import Path
 from einsum_cascades import load
 
 from .mapping import IN_PES, EinsumMapping, FusionGroup, Level, Loop, Mapping, MappingError, Stage
-from .plain import costs
+from .plain import costs, resident_bytes
 from .search import fused_stages
 from .spatial import first_fitting, one_pass_on_arrays
 
@@ -149,7 +150,7 @@ def flat(head_dim: int, seq: int, instances: int, arch, config: FlatConfig) -> M
     place over the scores (the row sum takes the exponentials as they are made), AV on the 2D
     array; tensors off chip
     stream past the buffer. All six Einsums form one pipelined stage. The on-chip tensors
-    spill the share `spill_share` says to DRAM, or more if the resident rows need it."""
+    spill the share `spill_share` says to DRAM, or more if the resident bytes need it."""
     c = load("three_pass")
     side = arch.computes["pe2d"].shape[0]
     if seq % side or seq % config.p1 or config.p1 % min(side, config.p1):
@@ -187,22 +188,27 @@ def flat(head_dim: int, seq: int, instances: int, arch, config: FlatConfig) -> M
         return Mapping(c, shapes, ems, (group,), (Stage(tuple(em.einsum for em in ems),
                                                         "pipelined", 0),), instances)
 
-    share = spill_share(config, seq, arch)
-    return first_fitting((mapping(s) for s in (share, _share_to_fit(mapping(0.0), kept, arch))),
-                         arch, f"FLAT block of P1={config.p1} rows at M={seq}")
+    def candidates() -> Iterator[Mapping]:
+        yield mapping(spill_share(config, seq, arch))
+        yield mapping(_share_to_fit(mapping, buffer, arch))  # only when the first does not fit
+
+    return first_fitting(candidates(), arch, f"FLAT block of P1={config.p1} rows at M={seq}")
 
 
-def _share_to_fit(m: Mapping, spilled: dict[str, str], arch) -> float:
-    """The smallest uniform spill share of the `spilled` tensors with which every resident
-    tile fits the buffer (for blocks whose softmax rows exceed the staging allowance)."""
-    resident: dict[str, float] = {}
-    for ec in costs(m, arch).values():
-        for t, b in ec.footprint.get("global_buffer", {}).items():
-            resident[t] = max(resident.get(t, 0.0), b)
-    movable = sum(b for t, b in resident.items() if t in spilled)
-    fixed = sum(resident.values()) - movable
-    room = arch.memories["global_buffer"].capacity_bytes - fixed
-    return 1.0 - min(1.0, max(room, 0.0) / movable) if movable else 0.0
+def _share_to_fit(mapping: Callable[[float], Mapping], level: str, arch) -> float:
+    """The smallest uniform spill share with which the resident bytes at `level` (the
+    estimator's capacity rule, `resident_bytes`) fit it, for blocks whose softmax rows exceed
+    the staging allowance. Every tile there is fixed or a spilled tile times (1 - share), so
+    the resident bytes are a maximum of lines in the share (convex): the chord from share 0 to
+    share 1 meets the capacity at a share that fits, and the smallest where they are one line,
+    as on every FLAT configuration (tests/test_flat_fidelity.py checks it)."""
+    capacity = arch.memories[level].capacity_bytes
+    full, least = (resident_bytes(costs(mapping(s), arch)).get(level, 0.0) for s in (0.0, 1.0))
+    if full <= capacity:
+        return 0.0
+    if least >= capacity:
+        return 1.0  # all of them spilled; if the rest still overflows, first_fitting refuses
+    return (full - capacity) / (full - least)
 
 
 @lru_cache(maxsize=1)

@@ -13,6 +13,7 @@ No constant is fitted per model or length: FLAT's configuration is the artifact'
 from __future__ import annotations
 
 import csv
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -21,8 +22,11 @@ import pytest
 from archsim.estimator import ArchArrays, estimate
 from archsim.spec import load_arch
 from mappers.compile import compile_mapping
-from mappers.flat import (TABLE, cascade, flat, flat_configuration, flat_rule, spill_share)
-from mappers.plain import costs
+from mappers.flat import (TABLE, FlatConfig, _share_to_fit, cascade, flat, flat_configuration,
+                          flat_rule, spill_share)
+from mappers.mapping import MappingError, Stage
+from mappers.plain import costs, resident_bytes
+from mappers.spatial import first_fitting
 from studies import reproduce
 from studies.workloads import MODELS, label, parse_count
 
@@ -190,6 +194,62 @@ def test_small_buffer_spills_more_or_refuses_by_name():
     tiny = load_arch("flat", ["global_buffer.capacity=256KiB"])
     with pytest.raises(MappingError, match="no FLAT block of P1=1024 rows at M=4096 fits"):
         flat(128, 4096, 1024, tiny, flat_configuration(64, 16, 128, 4096, tiny))
+
+
+def _spilling(m, share: float, group_of=None, stages=None):
+    """FLAT's mapping `m` with its kept tensors spilling `share` (its group and stages
+    replaced when given)."""
+    g = m.fusion[0]
+    g = replace(g, einsums=group_of or g.einsums,
+                spill={t: ("global_buffer", share) for t in g.keep} if share else {})
+    return replace(m, fusion=(g,), stages=stages or m.stages)
+
+
+@pytest.mark.parametrize("capacity", ["32MiB", "4MiB", "1MiB"])
+def test_resident_bytes_are_linear_in_the_spill_share(capacity):
+    # _share_to_fit's chord from share 0 to 1 gives the smallest share that fits where the
+    # resident bytes are one line in the share; they are convex (a maximum of lines), and a
+    # convex function is one line on [0, 1] iff it meets its chord at one point inside.
+    # Every model at 1K..1M on three buffers (the reproduction's, and two that spill more)
+    arch = load_arch("flat", [f"global_buffer.capacity={capacity}"])
+    for w in MODELS.values():
+        for n in (2**k for k in range(10, 21)):
+            cfg = flat_configuration(w.batch, w.heads, w.head_dim, n, arch)
+            try:
+                m = flat(w.head_dim, n, w.batch * w.heads, arch, cfg)
+            except MappingError:
+                continue  # refused by name (test_small_buffer_spills_more_or_refuses_by_name)
+            r = [resident_bytes(costs(_spilling(m, s), arch))["global_buffer"]
+                 for s in (0.0, 0.5, 1.0)]
+            assert r[1] == pytest.approx((r[0] + r[2]) / 2, rel=1e-12), (w.name, n)
+
+
+def test_share_to_fit_follows_the_per_phase_footprint():
+    # constructed: on every FLAT configuration the project evaluates, the resident bytes
+    # (mappers.plain.resident_bytes) equal the sum over tensor spaces of their largest tile,
+    # FLAT's six Einsums being one phase. Here AV runs as a phase of its own after the fused
+    # QK + softmax (1 MiB buffer, P1 = 256, M = 4K, E = 64, Q and AV on chip): phase 0 holds
+    # Q's block (E P1 2 B = 32 KiB) and (1 - s) of the scores (P1 M 2 B = 2 MiB) with the row
+    # max and sum (4 B), phase 1 AV's block (32 KiB) and the scores, kept. The share that
+    # fits exactly is 1 - (1 MiB - 32 KiB) / (2 MiB + 4 B) = 0.51563; summing every tile of
+    # both phases (Q's and AV's blocks together, the rule before) spilled 1 - (1 MiB - 64 KiB)
+    # / (2 MiB + 4 B) = 0.53125, 32 KiB more than needed
+    arch = load_arch("flat", ["global_buffer.capacity=1MiB"])
+    m = flat(64, 4096, 1, arch, FlatConfig("row", 256, frozenset({"Q", "QK", "A", "AV"}),
+                                           "output", "output", "test"))
+    fused = m.fusion[0].einsums[:-1]
+    assert m.fusion[0].einsums[-1] == "AV"
+
+    def split(share: float):
+        return _spilling(m, share, fused, (Stage(fused, "pipelined", 0), Stage(("AV",))))
+
+    s = _share_to_fit(split, "global_buffer", arch)
+    assert s == pytest.approx(1 - (2**20 - 2**15) / (2**21 + 4), rel=1e-12)
+    assert resident_bytes(costs(split(s), arch))["global_buffer"] == pytest.approx(2**20,
+                                                                                   rel=1e-12)
+    first_fitting([split(s)], arch, "split block")  # the compiled capacity check agrees
+    with pytest.raises(MappingError, match="no split block fits"):
+        first_fitting([split(s * (1 - 1e-9))], arch, "split block")
 
 
 def test_cascade_other_head_dim_follows_the_artifacts_closed_forms(reproduction):
