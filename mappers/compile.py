@@ -131,7 +131,7 @@ def rows_of(m: Mapping, arrays: ArchArrays) -> Rows:
     op_arr = np.zeros((1, len(m.einsums), len(arrays.ops)))
     for k, em in enumerate(m.einsums):
         for op, n in ops[em.einsum].items():
-            op_arr[0, k, arrays.ops.index(op)] = n * m.instances
+            op_arr[0, k, arrays.ops.index(op)] = n * m.instances * em.padding
     stages = m.stages_or_default()
     params = ([float(m.instances)] + [m.instances / m.einsum_rounds(em.einsum) for em in m.einsums]
               + [float(m.stage_rounds(st)) for st in stages])

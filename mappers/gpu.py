@@ -462,24 +462,30 @@ def standard(a: Attention, arch) -> Choice:
 
 
 def _decode_einsums(c: Cascade, hbm: dict[str, tuple[Loop, ...]], l2: dict[str, tuple[Loop, ...]],
-                    tile: dict[str, int], arch, rows: int = 1) -> tuple[EinsumMapping, ...]:
+                    tile: dict[str, int], arch, padding: float = 1.0
+                    ) -> tuple[EinsumMapping, ...]:
     """Per Einsum of the decode cascade: HBM loops, L2 (CTA) loops and spatial loops filling
-    its unit's PEs over its tile, by the ranks of its space. `rows`: the query rows the kernel
-    computes for the one query (`padded_rows`); the padding rows take 1 / rows of each unit's
-    PEs for the useful row, so the useful work runs at the padded tile's time (exact where
-    rows divide a unit's PEs: tensor and CUDA cores; an SFU of fewer PEs than rows keeps one,
-    so its padded exponentials are undercounted by PEs / rows)."""
+    its unit's PEs over its tile, by the ranks of its space. `padding`: the query rows the
+    kernel computes per query (`padded_rows`; the split-KV kernel's 64-row tile for one
+    query): the padded rows' work fills the PEs (every unit's, the SFU's 16 per SM included)
+    and is counted in ops and energy; their Q loads and partial-result stores are predicated
+    off in the kernel, so they move no bytes."""
     ems = []
     for e in working_einsums(c):
         space = set(e.space)
         unit = unit_of(e.key)
-        regs = fill({r: v for r, v in tile.items() if r in space}, ("m0", "e", "f", "m1"),
-                    max(1, per_sm(arch, unit) // rows))
+        regs = fill({r: v for r, v in tile.items() if r in space}, ("p", "m0", "e", "f", "m1"),
+                    per_sm(arch, unit))
         ems.append(EinsumMapping(e.key, unit, (
             Level("hbm", tuple(lp for lp in hbm.get("*", ()) if lp.rank in space)),
             Level("l2", tuple(lp for lp in l2.get("*", ()) if lp.rank in space)),
-            Level("smem"), Level("registers", regs))))
+            Level("smem"), Level("registers", regs)), padding=padding))
     return tuple(ems)
+
+
+def _decode_padding(a: Attention) -> float:
+    """Query rows the split phase computes per query: FA2's split-KV tile (`DECODE_ROWS`)."""
+    return padded_rows(a.seq, DECODE_ROWS) / a.seq
 
 
 #: split-phase Einsums of decode_split_k (each split's local max, sum and numerator) and the
@@ -500,7 +506,10 @@ def split_k(a: Attention, arch, splits: int, bc: int) -> Mapping:
     most splits - 1 tiles of a head over; 6 splits of 128-key tiles: 12.5% at 4K keys, 3.1% at
     16K, under 1% from 64K: docs/gpu-model.md). CTAs
     beyond one per SM run in further rounds: an SM holding two CTAs (the kernel's 2 slots per
-    SM) takes twice a CTA's time, the makespan of the wave."""
+    SM) takes twice a CTA's time, the makespan of the wave. The split phase computes the
+    kernel's 64-row query tile (`DECODE_ROWS`, `_decode_einsums`); the combine kernel
+    (flash-attention's combine_attn_seqk_parallel, rows of batch x heads x queries) reduces
+    the real rows only."""
     c = load("decode_split_k")
     if a.m % bc:
         raise MappingError(f"{bc}-key tiles do not divide {a.m} keys")
@@ -510,16 +519,15 @@ def split_k(a: Attention, arch, splits: int, bc: int) -> Mapping:
     slots = sms(arch)
     spatial, parallel = grid([("m1", splits)], slots)
     stream = (Loop("m0", chunk // bc),) if chunk > bc else ()
-    tile = {"m0": bc, "e": a.head_dim, "f": a.head_dim, "m1": 1}
-    split = _decode_einsums(c, {"*": stream}, {"*": spatial}, tile, arch, DECODE_ROWS)
-    comb_tile = {"m1": splits, "f": a.head_dim}
-    combine = _decode_einsums(c, {}, {}, comb_tile, arch)
+    tile = {"p": a.seq, "m0": bc, "e": a.head_dim, "f": a.head_dim, "m1": 1}
+    split = _decode_einsums(c, {"*": stream}, {"*": spatial}, tile, arch, _decode_padding(a))
+    combine = _decode_einsums(c, {}, {}, {"p": a.seq, "m1": splits, "f": a.head_dim}, arch)
     ems = tuple(em for em in split if em.einsum in _SPLIT) + tuple(
         em for em in combine if em.einsum in _COMBINE)
     keep = {t: lv for t, lv in _SPLIT_KEEP.items() if t in c.tensors}
     stages = (Stage(_SPLIT, parallel_instances=min(parallel, instances)),
               Stage(_COMBINE, parallel_instances=min(slots, instances)))
-    return Mapping(c, {"e": a.head_dim, "f": a.head_dim, "m": m, "m0": chunk}, ems,
+    return Mapping(c, {"e": a.head_dim, "f": a.head_dim, "p": a.seq, "m": m, "m0": chunk}, ems,
                    (FusionGroup(_SPLIT, keep),), stages, instances=instances)
 
 
@@ -572,7 +580,8 @@ def stream_k(a: Attention, arch, bc: int) -> Mapping:
     partial (max, sum, numerator) to HBM; the combine reads it back, as the host CTA does. A
     share that spans two heads loads a second query and writes a second partial in the kernel;
     that is not counted (one query and one partial per SM: a few hundred bytes each), nor is
-    the host CTA's reduction of the partials of the SMs that shared a head."""
+    the host CTA's reduction of the partials of the SMs that shared a head. The split phase
+    computes FA2's 64-row query tile (`DECODE_ROWS`), the combine the real rows."""
     c = load("decode_split_k")
     slots = sms(arch)
     tiles = a.batch * a.heads * (a.m // bc)
@@ -580,14 +589,14 @@ def stream_k(a: Attention, arch, bc: int) -> Mapping:
     ctas = min(slots, tiles)
     m = share * bc
     stream = (Loop("m0", share),) if share > 1 else ()
-    tile = {"m0": bc, "e": a.head_dim, "f": a.head_dim, "m1": 1}
-    split = _decode_einsums(c, {"*": stream}, {}, tile, arch, DECODE_ROWS)
-    combine = _decode_einsums(c, {}, {}, {"m1": 1, "f": a.head_dim}, arch)
+    tile = {"p": a.seq, "m0": bc, "e": a.head_dim, "f": a.head_dim, "m1": 1}
+    split = _decode_einsums(c, {"*": stream}, {}, tile, arch, _decode_padding(a))
+    combine = _decode_einsums(c, {}, {}, {"p": a.seq, "m1": 1, "f": a.head_dim}, arch)
     ems = tuple(em for em in split if em.einsum in _SPLIT) + tuple(
         em for em in combine if em.einsum in _COMBINE)
     keep = {t: lv for t, lv in _SPLIT_KEEP.items() if t in c.tensors}
     stages = (Stage(_SPLIT, parallel_instances=ctas), Stage(_COMBINE, parallel_instances=ctas))
-    return Mapping(c, {"e": a.head_dim, "f": a.head_dim, "m": m, "m0": m}, ems,
+    return Mapping(c, {"e": a.head_dim, "f": a.head_dim, "p": a.seq, "m": m, "m0": m}, ems,
                    (FusionGroup(_SPLIT, keep),), stages, instances=ctas,
                    parallel_instances=ctas)
 

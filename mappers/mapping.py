@@ -68,6 +68,10 @@ class EinsumMapping:
     unit: str
     levels: tuple[Level, ...]
     bypass: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    #: work the unit computes per op of the Einsum's count: a GPU tile's padded rows (computed,
+    #: their loads and stores predicated off) scale its ops, so its PE time and compute energy,
+    #: not its traffic
+    padding: float = 1.0
 
     def bypassed(self, tensor: str, path: tuple[str, ...]) -> set[int]:
         """Path depths a tensor streams past (never the root, which holds everything)."""

@@ -240,8 +240,9 @@ def costs(m: Mapping, arch, ops: dict[str, dict[str, float]] | None = None
     if len(set(bound)) != len(bound):
         raise MappingError("mapping binds an Einsum twice")
     ops = ops if ops is not None else op_counts(m.cascade, m.shapes)
-    ops = {k: {op: n * m.instances for op, n in v.items()} for k, v in ops.items()}
-    return {em.einsum: einsum_cost(m, em, arch, ops[em.einsum]) for em in m.einsums}
+    return {em.einsum: einsum_cost(m, em, arch, {op: n * m.instances * em.padding
+                                                 for op, n in ops[em.einsum].items()})
+            for em in m.einsums}
 
 
 def resident_bytes(per: dict[str, EinsumCost]) -> dict[str, float]:

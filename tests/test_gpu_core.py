@@ -1,5 +1,6 @@
 """Core extensions for GPUs: parallel instances in rounds (waves with a tail) per mapping and
-per stage, and spatial loops without multicast; Numba against plain, hand-computed answers."""
+per stage, spatial loops without multicast, padded work; Numba against plain, hand-computed
+answers."""
 
 from __future__ import annotations
 
@@ -128,3 +129,19 @@ def test_spatial_loop_without_multicast_fetches_per_instance(tmp_path):
             sum(costs(gemm(mc), a)["Z"].read_bytes.values()))
     assert words[True] == 8 + 8          # A (4 x 2) once, B (2 x 4) once in slices
     assert words[False] == 4 * 8 + 8     # A to each of the 4 instances
+
+
+def test_padded_work_scales_ops_and_time_not_traffic(tmp_path):
+    # a GPU tile's padded rows (EinsumMapping.padding): Y computed 4 times over (its 8 muls
+    # count 32, 32 s on one PE), Z once (8 s); the bytes moved are those of the real rows
+    f = tmp_path / "a.yaml"
+    f.write_text(ARCH)
+    a = load_arch(f)
+    arr = ArchArrays.from_arch(a)
+    m = mapping(1, 1)
+    padded = replace(m, einsums=(replace(m.einsums[0], padding=4.0), m.einsums[1]))
+    r, plain = estimate(arr, compile_mapping(padded, a, arr)), evaluate(padded, a)
+    assert r.latency_s[0] == pytest.approx(4 * 8 + 8) and plain["latency_s"] == pytest.approx(40)
+    assert costs(padded, a)["Y"].ops == {"mul": 32.0}
+    one = estimate(arr, compile_mapping(m, a, arr))
+    assert r.read_bytes[0].sum() == pytest.approx(one.read_bytes[0].sum())
