@@ -469,13 +469,17 @@ def _decode_einsums(c: Cascade, hbm: dict[str, tuple[Loop, ...]], l2: dict[str, 
     kernel computes per query (`padded_rows`; the split-KV kernel's 64-row tile for one
     query): the padded rows' work fills the PEs (every unit's, the SFU's 16 per SM included)
     and is counted in ops and energy; their Q loads and partial-result stores are predicated
-    off in the kernel, so they move no bytes."""
+    off in the kernel, so they move no bytes. Both decode kernels are FA2 code (flash-
+    attention's split-KV kernel; LeanAttention builds on it): their GEMMs issue mma.sync."""
     ems = []
     for e in working_einsums(c):
         space = set(e.space)
         unit = unit_of(e.key)
+        lanes = per_sm(arch, unit)
+        if unit == TENSOR:
+            lanes = min(lanes, MMA_SYNC_MACS_PER_SM_CLOCK)
         regs = fill({r: v for r, v in tile.items() if r in space}, ("p", "m0", "e", "f", "m1"),
-                    per_sm(arch, unit))
+                    lanes)
         ems.append(EinsumMapping(e.key, unit, (
             Level("hbm", tuple(lp for lp in hbm.get("*", ()) if lp.rank in space)),
             Level("l2", tuple(lp for lp in l2.get("*", ()) if lp.rank in space)),
