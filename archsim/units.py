@@ -72,10 +72,9 @@ def parse_count(value: object) -> int:
 
 def parse_fraction(value: object) -> float:
     """A share in (0, 1] (`0.84`), such as the part of a unit's peak it sustains."""
-    share = parse_number(value)
-    if not 0 < share <= 1:
+    if not (isinstance(value, int | float) and not isinstance(value, bool) and 0 < value <= 1):
         raise UnitError(f"expected a share in (0, 1] like 0.84, got '{value}'")
-    return share
+    return float(value)
 
 
 def parse_number(value: object) -> float:

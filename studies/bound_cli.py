@@ -162,10 +162,15 @@ def roofline_cmd(
 
 def _phase(designs: dict[str, Design]) -> str:
     """The phase the bound is of: the compared designs' (prefill, `seq` queries, unless they
-    decode one query per head over `seq` keys); designs of both phases are refused."""
-    phases = {d.phase for d in designs.values()}
+    decode one query per head over `seq` keys: `GPU_DESIGNS`' phase); designs of both phases
+    are refused."""
+    from .gpu_evaluate import GPU_DESIGNS
+
+    phase = {opt: GPU_DESIGNS[d.name].phase if d.name in GPU_DESIGNS else "prefill"
+             for opt, d in designs.items()}
+    phases = set(phase.values())
     if len(phases) > 1:
-        names = ", ".join(f"{opt} {d.name} ({d.phase})" for opt, d in designs.items())
+        names = ", ".join(f"{opt} {d.name} ({phase[opt]})" for opt, d in designs.items())
         raise ValueError(f"the designs compared are of different phases ({names}): bound a "
                          f"prefill and a decode design apart")
     return phases.pop() if phases else "prefill"

@@ -36,8 +36,6 @@ class Design:
     #: for a searching design: the search itself (`build` is its best mapping)
     search: Callable[[Workload, int, object], SearchResult] | None = None
     assumptions: tuple[str, ...] = ()  # what the design adds to the estimator's assumptions
-    #: prefill: `seq` queries over `seq` keys; decode: one query per head over a context of `seq`
-    phase: str = "prefill"
 
     def check(self, arch) -> None:
         """A one-line error when `arch` is not of the substrate this design maps onto."""
@@ -132,11 +130,9 @@ DESIGNS = {d.name: d for d in (
            "via HBM", "a100"),
     Design("flash_decoding", "decode_split_k", "gpu",
            lambda w, n, a: gpu.flash_decoding(_decode(w, n), a).mapping,
-           "Flash-Decoding (split-K) for one query over a context of the given length", "h100",
-           phase="decode"),
+           "Flash-Decoding (split-K) for one query over a context of the given length", "h100"),
     Design("lean", "decode_split_k", "gpu", lambda w, n, a: gpu.lean(_decode(w, n), a).mapping,
-           "LeanAttention (stream-K) for one query over a context of the given length", "h100",
-           phase="decode"),
+           "LeanAttention (stream-K) for one query over a context of the given length", "h100"),
 )}
 
 

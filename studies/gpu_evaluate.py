@@ -46,7 +46,8 @@ GPU_DESIGNS = {d.name: d for d in (
 #: what the GPU mappings assume, beside the estimator's ASSUMPTIONS
 GPU_ASSUMPTIONS = (
     "a CTA is Br queries of one head; CTAs fill SMs x occupancy slots in waves (the last one "
-    "partly idle); occupancy = min(shared memory, register file) / the CTA's footprint",
+    "partly idle); occupancy = min(shared memory, register file) / the CTA's footprint, at "
+    "most the SM's resident-CTA limit of its compute capability",
     "concurrent CTAs of a head share each K/V tile fetched from HBM (L2 reuse); each SM reads "
     "its own copy from L2",
     "FA2's mma.sync runs at 1024 dense MACs/clk/SM on Hopper (the Ampere rate; assumption)",

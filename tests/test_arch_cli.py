@@ -42,8 +42,8 @@ def test_list_table_and_json():
     assert list(rows) == preset_names()
     assert rows["h100"]["substrate"] == "gpu" and rows["fusemax"]["substrate"] == "spatial"
     pe2d = next(u for u in rows["fusemax"]["compute"] if u["name"] == "pe2d")
-    assert pe2d == {"name": "pe2d", "count": 1, "shape": [256, 256], "lanes": 65536, "attainable": 1.0,
-                    "frequency": "940MHz"}
+    assert pe2d == {"name": "pe2d", "count": 1, "shape": [256, 256], "lanes": 65536,
+                    "attainable": 1.0, "frequency": "940MHz"}
     nand = next(m for m in rows["instinfer_csd"]["top_memory"] if m["name"] == "nand")
     assert nand["total_bandwidth"] == "11.2GB/s" and nand["bandwidth"] == "1.4GB/s"
 
@@ -59,8 +59,11 @@ def test_show_table_json_and_yaml():
     assert data["components"]["pe2d"]["ops"]["exp"] == {"cycles": 7,
                                                         "actions": {"mac": 6, "add": 1}}
     text = invoke("arch", "show", "h100", "--format", "yaml").stdout
-    assert "shape: [4, 512]" in text
+    assert "shape: [4, 512]" in text and "attainable: 0.839" in text
     assert parse_spec(text).computes == load_arch("h100").computes
+    h100 = invoke("arch", "show", "h100").stdout  # the sustained share beside the lanes
+    assert "270,336 (x0.839)" in h100 and "spec `attainable`" in h100
+    assert "spec `attainable`" not in table.stdout
 
 
 def test_show_with_overrides():

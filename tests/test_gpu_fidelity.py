@@ -72,23 +72,17 @@ def test_fa3_h100_forward_within_10pct(h100, n, pub):
 def test_fa3_h100_other_shapes_within_10pct(h100, d, causal, pub):
     # FA3 paper Fig. 5 at 16K (head dims 64 and 256; causal), chart values as transcribed
     # (studies/data/flashattention/SOURCE.md); at head dim 256 (exps a quarter of the GEMM
-    # time) the published ~756 is near the tensor cores' ceiling, as the model is (830, +10%)
+    # time) the published ~756 is near the tensor cores' ceiling, as the model is (830: +9.8%,
+    # inside the bar by 0.2%, so a small model change can flip it)
     assert tflops("fa3", 16384, h100, d, causal) == pytest.approx(pub, rel=TOL)
 
 
-def test_h100_tensor_ceiling_is_the_best_measured_gemm(h100):
-    # h100.yaml's attainable share of the 989 TFLOP/s peak is the best dense GEMM measured on
-    # an H100 80GB HBM3 SXM5 (h100_gemm.csv: DeepGEMM and cuBLAS at 830, 2026-06-02)
+def test_h100_tensor_ceiling_stays_the_best_measured_gemm():
+    # a data-consistency guard, not validation: h100.yaml's attainable share of the 989 TFLOP/s
+    # peak must stay the best dense GEMM logged in h100_gemm.csv (830, 2026-06-02)
     c = fa.gemm_ceiling()
     assert c["peak_tflops"] == pytest.approx(989.4, abs=0.1)
     assert c["model_ceiling_tflops"] == pytest.approx(c["best_gemm_tflops"], rel=0.002)
-
-
-def test_no_h100_kernel_beats_the_best_measured_gemm(h100):
-    # no modelled kernel's FLOP rate exceeds what the part sustains in a dense GEMM
-    best = fa.gemm_ceiling()["best_gemm_tflops"]
-    rows = fa.forward_rows() + fa.shape_rows() + fa.measured_rows()
-    assert max(r["tflops"] for r in rows) <= best * 1.001
 
 
 FA3_CAUSAL_MEASURED = pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
@@ -105,7 +99,8 @@ FA3_CAUSAL_MEASURED = pytest.mark.xfail(strict=True, raises=AssertionError, reas
     for r in fa.published("h100_measured.csv")])
 def test_h100_measured_within_10pct(row):
     # a dated third-party H100 measurement of flash-attention's own benchmark (h100_measured.csv,
-    # SOURCE.md): batch 2, 16 heads of 128, 8K, the FA3 paper's shape at that length
+    # SOURCE.md): batch 2, 16 heads of 128, 8K, the FA3 paper's shape at that length. FA3
+    # passes at +9.7% and FA2 at -8.8%, both near the bar
     r = next(m for m in fa.measured_rows() if (m["kernel"], str(m["causal"]).lower()) ==
              (row["kernel"], row["causal"]))
     assert r["tflops"] == pytest.approx(float(row["measured_tflops"]), rel=TOL)

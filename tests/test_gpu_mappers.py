@@ -114,12 +114,15 @@ def test_grouped_query_attention_reads_kv_once_per_group(h100):
     assert gqa == pytest.approx(2 * per_tensor + 2 * per_tensor / 4)
 
 
-def test_fa3_outruns_fa2_on_hopper_but_not_the_tensor_peak(h100):
+def test_fa3_outruns_fa2_on_hopper_but_not_the_tensor_ceiling(h100):
+    # FA3 is held to what the tensor cores sustain (h100.yaml attainable: 830 of 989 TFLOP/s),
+    # FA2 to its mma.sync half of the peak
     a = Attention(1, 16, 128, 16384)
     fa2, fa3 = (evaluate_gpu(k, a, h100) for k in ("fa2", "fa3"))
     assert fa3["tflops"] > 2 * fa2["tflops"]
-    peak = 2 * h100.computes["tensor_core"].lanes * h100.computes["tensor_core"].frequency_hz
-    assert fa3["tflops"] * 1e12 < peak and fa2["tflops"] * 1e12 < peak / 2
+    tc = h100.computes["tensor_core"]
+    sustained, peak = 2 * tc.attainable_lanes * tc.frequency_hz, 2 * tc.lanes * tc.frequency_hz
+    assert fa3["tflops"] * 1e12 <= sustained * 1.0001 and fa2["tflops"] * 1e12 < peak / 2
 
 
 def test_decode_mappers_fill_the_sms(h100):

@@ -261,7 +261,9 @@ def test_override_errors(item, message):
     ("shape: [4, 4]", "shape: [4, 4]\n    attainable: 1.2",
      "spec.yaml:16: pe.attainable: expected a share in (0, 1] like 0.84, got '1.2'"),
     ("shape: [4, 4]", "shape: [4, 4]\n    attainable: 84%",
-     "spec.yaml:16: pe.attainable: expected a number like 7, got '84%'"),
+     "spec.yaml:16: pe.attainable: expected a share in (0, 1] like 0.84, got '84%'"),
+    ("shape: [4, 4]", "shape: [4, 4]\n    attainable: 0",
+     "spec.yaml:16: pe.attainable: expected a share in (0, 1] like 0.84, got '0'"),
 ])
 def test_each_error_names_file_line_and_field(old, new, message):
     assert old in TINY
@@ -360,7 +362,6 @@ def test_ops_are_the_estimator_columns():
     assert a.computes["pe"].ops == {"mac": Op(1, {"mac": 1}), "exp": Op(7, {"mac": 6, "add": 1})}
     assert a.memories["buf"].width_bits == 16
     assert math.isinf(a.memories["buf"].bandwidth_bytes_per_s)
-
 
 
 def test_attainable_round_trips_and_defaults_to_the_peak():

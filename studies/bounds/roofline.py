@@ -1,6 +1,7 @@
 """Roofline bound of a cascade on an architecture: no mapping can be faster than its compute
 bound (every op on the units that run it fastest, all the PEs a unit sustains busy, split
-optimally among units) or its memory bound (the least DRAM traffic of any mapping over the root memory's bandwidth)."""
+optimally among units) or its memory bound (the least DRAM traffic of any mapping over the
+root memory's bandwidth)."""
 
 from __future__ import annotations
 
@@ -39,7 +40,8 @@ def compute_bound_s(c: Cascade, shapes: dict[str, int], instances: int, arch) ->
     for i, op in enumerate(ops):
         k = arrays.ops.index(op)
         cyc = arrays.cycles_per_op[:, k]
-        rate[i] = np.where(np.isfinite(cyc), arrays.attainable_lanes * arrays.frequency_hz / cyc, 0.0)
+        rate[i] = np.where(np.isfinite(cyc),
+                           arrays.attainable_lanes * arrays.frequency_hz / cyc, 0.0)
         if not rate[i].any():
             raise ValueError(f"no unit of '{arch.name}' runs '{op}'")
     # variables: seconds t[o, u] unit u spends on op o, then T; minimise T
