@@ -354,7 +354,8 @@ def best_of(candidates, arch, templates: dict | None = None) -> Choice:
     built = [_built(build) for _, build, _ in cands]
     latency, fits, _ = scores(built, arch, arrays, templates)
     if not fits.any():
-        raise MappingError(f"no tile size fits the shared memory and registers of '{arch.name}'")
+        raise MappingError(f"no tile size fits the shared memory, registers and L2 of "
+                           f"'{arch.name}'")
     i = int(np.flatnonzero(fits)[np.argmin(latency[fits])])
     return Choice(built[i], cands[i][0], cands[i][2], float(latency[i]), len(cands))
 
