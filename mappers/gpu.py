@@ -483,8 +483,8 @@ def softmax_wave(a: Attention, arch, word_bytes: int) -> int:
     nearest them on a log scale (the larger of equals), since a loop's factors divide its rank."""
     warps = softmax_block_threads(a.m, word_bytes) // WARP
     slots = min(sms(arch) * max_ctas_per_sm(arch, warps), a.seq)
-    return min((t for t in range(1, a.seq + 1) if a.seq % t == 0),
-               key=lambda t: (abs(math.log(t / slots)), -t))
+    small = [t for t in range(1, math.isqrt(a.seq) + 1) if a.seq % t == 0]
+    return min(small + [a.seq // t for t in small], key=lambda t: (abs(math.log(t / slots)), -t))
 
 
 def _decode_einsums(c: Cascade, hbm: dict[str, tuple[Loop, ...]], l2: dict[str, tuple[Loop, ...]],
@@ -762,6 +762,7 @@ def _kernels(a: Attention, arch, c: Cascade, rows: tuple[tuple[str, ...], ...] =
     streamed = {t: ("l2",) for t in square}
     grouped = {k: g for g in rows for k in g}
     by = {e.key: e for e in c.einsums}
+    wave = softmax_wave(a, arch, c.tensors[square[0]].word_bytes) if reread else 0
     ems, stages, fusion = [], [], []
     for e in working_einsums(c):
         unit = TENSOR if e.key in matmuls else unit_of(e.key)
@@ -773,7 +774,6 @@ def _kernels(a: Attention, arch, c: Cascade, rows: tuple[tuple[str, ...], ...] =
                 # a wave of CTAs below a temporal loop over the waves (what L2 holds; the time
                 # keeps every kernel's one CTA per SM: slots / wave instances at once); each CTA
                 # walks its row (the keys its PEs do not cover) from L2: no row in registers
-                wave = softmax_wave(a, arch, c.tensors[square[0]].word_bytes)
                 spatial, par = grid([("p", wave)], slots)
                 covered = math.prod(lp.factor for lp in regs)
                 spatial += (Loop("m", m // covered),) if m > covered else ()
