@@ -354,7 +354,8 @@ def best_of(candidates, arch, templates: dict | None = None) -> Choice:
     built = [_built(build) for _, build, _ in cands]
     latency, fits, _ = scores(built, arch, arrays, templates)
     if not fits.any():
-        raise MappingError(f"no tile size fits the shared memory and registers of '{arch.name}'")
+        raise MappingError(f"no tile size fits the shared memory, registers and L2 of "
+                           f"'{arch.name}'")
     i = int(np.flatnonzero(fits)[np.argmin(latency[fits])])
     return Choice(built[i], cands[i][0], cands[i][2], float(latency[i]), len(cands))
 
@@ -426,17 +427,24 @@ _STREAMED = {"QK": ("l2",), "A": ("l2",)}
 #: cunn_SoftMaxForward (aten/src/ATen/native/cuda/SoftMax.cu, host_softmax, PyTorch 2.3), which
 #: passes over the row three times and recomputes the exponentials (`three_pass_recompute`)
 PERSISTENT_SOFTMAX_KEYS = 1024
+#: PyTorch 2.3's block softmax launches SoftMax_getBlockSize(ILP, dim_size) threads a CTA: ILP =
+#: sizeof(float4) / sizeof(scalar_t) elements a thread, half of min(dim_size / ILP, 1024) rounded
+#: up to a power of two, at least a warp (aten/src/ATen/native/cuda/SoftMax.cu before the
+#: shared-memory variant, e.g. pytorch commit e9865f53: 128 threads at 2K 2-byte keys, 512 from
+#: 8K); its other limits (block.x floats of shared memory, its registers) are assumed not to bind
+SOFTMAX_VECTOR_BYTES, SOFTMAX_MAX_THREADS, WARP = 16, 1024, 32
 
 
 def standard(a: Attention, arch) -> Choice:
     """Standard attention as three kernels through HBM, as the FlashAttention-2/-3 benchmarks'
     PyTorch reference runs it (`attention_pytorch`: baddbmm with alpha = 1/sqrt(d) in its
     epilogue, torch.softmax on 2-byte scores, dropout at p = 0 returning its input, a bmm):
-    S = QK^T written out, a row softmax (a row of S read from HBM once: PyTorch's persistent
-    kernel up to 1024 keys; beyond, its block kernel, whose second and third passes re-read a
-    row its CTA has just read, ~9 MB of rows in flight against a 50 MB L2, so they are not
-    counted in HBM; it recomputes the exponentials), P written out, and O = PV; matmuls in 128 x
-    128 CTA tiles (cuBLAS-style) on the tensor cores. Not counted: the benchmark's layout copies
+    S = QK^T written out, a row softmax (PyTorch's persistent kernel up to 1024 keys, a row of S
+    read from HBM once; beyond, its block kernel, which recomputes the exponentials and whose
+    second and third passes re-read a row its CTA has just read: from L2 where the rows of the
+    CTAs in flight fit it, 512 rows of 32 KB at 16K keys on H100, else from HBM; the faster
+    that fits is kept), P written out, and O = PV; matmuls in 128 x 128 CTA tiles
+    (cuBLAS-style) on the tensor cores. Not counted: the benchmark's layout copies
     of q, k, v out of its packed qkv tensor (each read and written: six N x d tensors of
     traffic a head; docs/gpu-model.md). Causal, the benchmark adds its (N, N) 0 / -10000 triu
     mask to the scores before the softmax (`scores + causal_mask`): one more elementwise kernel
@@ -456,9 +464,27 @@ def standard(a: Attention, arch) -> Choice:
         raise ValueError(f"sequence length {n} (keys {m}) must be a multiple of 16")
     bt = max(t for t in _edges(n) if t <= GEMM_TILE)
     bk = max(t for t in _edges(m) if t <= GEMM_TILE)
-    # three kernels (four with the mask), each filling the SMs with its own grid
-    mp = _kernels(a, arch, c, (row,), ("QK", "AV"))
-    return best_of([((bt, bk), lambda: mp, 1)], arch)
+    # three kernels (four with the mask), each filling the SMs with its own grid; the block
+    # softmax's row re-read from L2 where the rows in flight fit it, else from HBM
+    rereads = ("l2", "hbm") if recompute else ("",)
+    return best_of([((bt, bk), lambda r=r: _kernels(a, arch, c, (row,), ("QK", "AV"), r), 1)
+                    for r in rereads], arch)
+
+
+def softmax_block_threads(keys: int, word_bytes: int) -> int:
+    """Threads of PyTorch 2.3's block softmax CTA for a row of `keys` (SOFTMAX_MAX_THREADS)."""
+    most = min(keys // (SOFTMAX_VECTOR_BYTES // word_bytes), SOFTMAX_MAX_THREADS) // 2
+    return max(WARP, 1 << (most - 1).bit_length() if most > 1 else 1)
+
+
+def softmax_wave(a: Attention, arch, word_bytes: int) -> int:
+    """Rows of one instance the block softmax's CTAs hold at once, as a divisor of its rows:
+    the CTA slots (SMs x the CTAs of its threads an SM holds, `max_ctas_per_sm`), the divisor
+    nearest them on a log scale (the larger of equals), since a loop's factors divide its rank."""
+    warps = softmax_block_threads(a.m, word_bytes) // WARP
+    slots = min(sms(arch) * max_ctas_per_sm(arch, warps), a.seq)
+    small = [t for t in range(1, math.isqrt(a.seq) + 1) if a.seq % t == 0]
+    return min(small + [a.seq // t for t in small], key=lambda t: (abs(math.log(t / slots)), -t))
 
 
 def _decode_einsums(c: Cascade, hbm: dict[str, tuple[Loop, ...]], l2: dict[str, tuple[Loop, ...]],
@@ -713,15 +739,21 @@ def fa1(a: Attention, arch, pass_: str = "forward") -> Choice:
 
 
 def _kernels(a: Attention, arch, c: Cascade, rows: tuple[tuple[str, ...], ...] = (),
-             matmuls: tuple[str, ...] = ()) -> Mapping:
+             matmuls: tuple[str, ...] = (), reread: str = "") -> Mapping:
     """A cascade as separate kernels through HBM, each with its own grid: an Einsum a kernel of
     CTAs over output tiles of up to GEMM_TILE x GEMM_TILE, a long reduction streamed from HBM in
     chunks of up to GEMM_CHUNK (as `standard`'s GEMMs); each group in `rows` one row kernel (a
-    CTA per query row, the row's N x N operands staged in shared memory once for all the
-    group's Einsums, as PyTorch's persistent softmax kernels do for rows of up to 1024
-    elements: aten/src/ATen/native/cuda/SoftMax.cu). The N x N tensors stream past L2 (written
-    once, read once per kernel); `matmuls` run on the tensor cores. Each kernel is its own
-    phase (Mapping.phases): only its own tiles share shared memory."""
+    CTA per query row). By default the row's N x N operands are staged in shared memory once for
+    all the group's Einsums, as PyTorch's persistent softmax kernels do for rows of up to 1024
+    elements (aten/src/ATen/native/cuda/SoftMax.cu). `reread` "l2" or "hbm": PyTorch 2.3's block
+    kernel (cunn_SoftMaxForward) instead, each of whose passes loads the row from global memory
+    into registers (no shared memory) and consumes each exponential as it computes it (kept in
+    the PEs, never stored): the row stays in L2 for the CTAs in flight (`softmax_wave`, a
+    temporal loop over the waves above them: L2 holds one wave's rows, checked against its
+    capacity) and only the first pass reads it from HBM ("l2"), or every pass does ("hbm"). The
+    other N x N tensors stream past L2 (written once, read once per kernel); `matmuls` run on
+    the tensor cores. Each kernel is its own phase (Mapping.phases): only its own tiles share
+    shared memory."""
     n, m, d = a.seq, a.m, a.head_dim
     shapes = {"e": d, "f": d, "p": n, "m": m}
     instances = a.batch * a.heads
@@ -730,17 +762,29 @@ def _kernels(a: Attention, arch, c: Cascade, rows: tuple[tuple[str, ...], ...] =
     streamed = {t: ("l2",) for t in square}
     grouped = {k: g for g in rows for k in g}
     by = {e.key: e for e in c.einsums}
+    wave = softmax_wave(a, arch, c.tensors[square[0]].word_bytes) if reread else 0
     ems, stages, fusion = [], [], []
     for e in working_einsums(c):
         unit = TENSOR if e.key in matmuls else unit_of(e.key)
         if e.key in grouped:
             g = grouped[e.key]
-            spatial, par = grid([("p", n)], slots)
-            stream: tuple[Loop, ...] = ()
             regs = fill({r: shapes[r] for r in e.space if r != "p"}, ("m", "e", "f"),
                         per_sm(arch, unit))
-            staged = {t for k in g[:g.index(e.key)] for t in by[k].inputs}
-            via = {t: v for t, v in streamed.items() if t not in staged}
+            if reread:
+                # a wave of CTAs below a temporal loop over the waves (what L2 holds; the time
+                # keeps every kernel's one CTA per SM: slots / wave instances at once); each CTA
+                # walks its row (the keys its PEs do not cover) from L2: no row in registers
+                spatial, par = grid([("p", wave)], slots)
+                covered = math.prod(lp.factor for lp in regs)
+                spatial += (Loop("m", m // covered),) if m > covered else ()
+                stream = (Loop("p", n // wave),) if n > wave else ()
+                held = _row_operands(g, by, square) if reread == "l2" else []
+                via = {t: ("smem",) if t in held else ("l2", "smem") for t in square}
+            else:
+                spatial, par = grid([("p", n)], slots)
+                stream = ()
+                staged = {t for k in g[:g.index(e.key)] for t in by[k].inputs}
+                via = {t: v for t, v in streamed.items() if t not in staged}
         else:
             tile = {r: max((t for t in _edges(shapes[r])
                             if t <= (GEMM_TILE if r in e.out_ranks else GEMM_CHUNK)),
@@ -757,11 +801,21 @@ def _kernels(a: Attention, arch, c: Cascade, rows: tuple[tuple[str, ...], ...] =
         elif e.key == grouped[e.key][0]:
             g = grouped[e.key]
             inner = {by[k].output for k in g[:-1]}
-            read = [t for k in g for t in by[k].inputs if t in square]
-            fusion.append(FusionGroup(g, {t: "smem" for t in inner},
-                                      {t: "smem" for t in dict.fromkeys(read) if t not in inner}))
+            # the block kernel's exponentials stay in the PEs, its row max and sum in shared
+            # memory (its block reductions); the row is staged in shared memory, L2 or nowhere
+            keep = {t: IN_PES if reread and t in square else "smem" for t in inner}
+            staged_at = {"": "smem", "l2": "l2"}.get(reread)
+            fusion.append(FusionGroup(g, keep, dict.fromkeys(
+                _row_operands(g, by, square) if staged_at else (), staged_at)))
             stages.append(Stage(g, "pipelined", 1, parallel_instances=min(par, instances)))
     return Mapping(c, shapes, tuple(ems), tuple(fusion), tuple(stages), instances=instances)
+
+
+def _row_operands(g: tuple[str, ...], by: dict, square: tuple[str, ...]) -> list[str]:
+    """The N x N tensors a row kernel's group reads that it does not produce (the scores)."""
+    inner = {by[k].output for k in g}
+    return [t for t in dict.fromkeys(t for k in g for t in by[k].inputs)
+            if t in square and t not in inner]
 
 
 def standard_backward(a: Attention, arch) -> Choice:

@@ -11,9 +11,11 @@ from archsim.estimator import ArchArrays, estimate
 from archsim.spec import load_arch
 from mappers.compile import compile_mapping
 from mappers.gpu import (Attention, ctas_tried, flash, flash_decoding, lean, max_ctas_per_sm,
-                         num_splits, occupancy, one_pass, sms, splitkv_block_n, standard)
+                         num_splits, occupancy, one_pass, sms, softmax_block_threads,
+                         softmax_wave, splitkv_block_n, standard)
 from mappers.mapping import MappingError
 from mappers.plain import costs, resident_bytes
+from mappers.plain import evaluate as plain_evaluate
 from studies.gpu_evaluate import evaluate_gpu
 
 
@@ -227,10 +229,10 @@ def test_flash_decoding_splits_follow_flash_attention_heuristic():
     # (32 KB); the PV kernel likewise (P and V chunks, the O tile): 64 KB, where the three
     # kernels summed (the softmax row included) were 133 KB and did not fit
     ("a6000", 1024, 64 * 1024),
-    # A100 at 16K keys (164 KiB): the softmax kernel's staged row is the largest, 16K scores, its
-    # exponentials, the recomputed ones and the probabilities at 2 B (32 KB each) and the row
-    # max and sum (2 B each): 131076 B, where the three kernels summed were 213 KB
-    ("a100", 16384, 4 * 32768 + 4),
+    # A100 at 16K keys (164 KiB): the block softmax holds its row in L2, not shared memory
+    # (below), so the GEMM kernels' 64 KB are the most; the row staged in shared memory was
+    # 131076 B (four 16K-key rows at 2 B and the max and sum)
+    ("a100", 16384, 64 * 1024),
 ])
 def test_standard_kernels_hold_shared_memory_in_turn(arch_name, seq, smem):
     # standard attention's three kernels run one after another: shared memory holds one
@@ -241,3 +243,63 @@ def test_standard_kernels_hold_shared_memory_in_turn(arch_name, seq, smem):
     m = standard(Attention(1, 16, 128, seq), arch).mapping
     assert sorted(set(m.phases().values())) == [0, 1, 2]  # QK^T, softmax, PV
     assert resident_bytes(costs(m, arch))["smem"] == smem <= arch.memories["smem"].capacity_bytes
+
+
+def test_block_softmax_launch_follows_pytorch():
+    # SoftMax.cu (PyTorch 2.3), SoftMax_getBlockSize(ILP = 8 2-byte elements, dim_size): half of
+    # min(dim_size / 8, 1024), rounded up to a power of two, at least a warp
+    assert [softmax_block_threads(k, 2) for k in (1040, 2048, 4096, 8192, 65536)] == \
+        [128, 128, 256, 512, 512]
+    # CTAs in flight: H100 132 SMs x 4 CTAs of 16 warps (64 warps an SM) = 528, as the divisor
+    # of the rows nearest it, 512; A6000 84 SMs x 3 (48 warps) = 252 -> 256
+    assert softmax_wave(Attention(1, 16, 128, 8192), load_arch("h100"), 2) == 512
+    assert softmax_wave(Attention(1, 16, 128, 8192), load_arch("a6000"), 2) == 256
+
+
+def _passes(arch_name: str, n: int) -> tuple[float, dict]:
+    """HBM traffic of standard attention (batch 1, 16 heads of 128) in N x N 2-byte passes
+    beside Q, K, V and O read or written once, and the per-Einsum bytes."""
+    r = evaluate_gpu("standard", Attention(1, 16, 128, n), load_arch(arch_name))
+    per_pass, qkvo = 16 * n * n * 2, 4 * 16 * n * 128 * 2
+    return (r["hbm_bytes"] - qkvo) / per_pass, {e["einsum"]: e["bytes"] for e in r["einsums"]}
+
+
+@pytest.mark.parametrize("arch_name, n, passes", [
+    # the block softmax's rows in flight fit L2: its second and third passes over a row hit L2,
+    # so S and P are each written and read once in HBM (A6000 at 8K: 256 rows x 16 KB = 4 MiB of
+    # 6 MiB; A100 at 32K: 512 x 64 KB = 32 MiB of 40 MiB)
+    ("a6000", 8192, 4), ("a100", 32768, 4),
+    # they do not (A6000 at 16K: 256 x 32 KB = 8 MiB; A100 at 64K: 64 MiB): every pass reads S
+    # from HBM, three reads of S instead of one; evaluated, no longer refused for shared memory
+    ("a6000", 16384, 6), ("a100", 65536, 6),
+])
+def test_block_softmax_rereads_its_row_from_l2_where_the_rows_fit(arch_name, n, passes):
+    assert _passes(arch_name, n)[0] == pytest.approx(passes)
+
+
+def test_block_softmax_rereads_are_l2_traffic_on_h100():
+    # H100 at 8K (512 rows x 16 KB = 8 MiB of 50 MiB in L2): the max pass brings each score in
+    # from HBM through L2, the exponentials' two passes read it from L2 alone, not from HBM nor
+    # shared memory (the kernel loads global memory into registers; shared memory serves only
+    # the block reductions' row max and sum)
+    passes, per = _passes("h100", 8192)
+    score_bytes = 16 * 8192 * 8192 * 2
+    assert passes == pytest.approx(4)
+    assert per["GM"]["hbm"] == score_bytes and per["GM"]["l2"] == 2 * score_bytes  # fill + read
+    for k in ("SN", "SR"):
+        assert per[k]["hbm"] == 0 and per[k]["l2"] == score_bytes
+        assert per[k]["smem"] == 16 * 8192 * 2  # the row max, read once a row
+    arch = load_arch("h100")
+    m = standard(Attention(1, 16, 128, 8192), arch).mapping
+    assert resident_bytes(costs(m, arch))["l2"] == 512 * 8192 * 2
+
+
+@pytest.mark.parametrize("arch_name, n, causal", [
+    ("h100", 8192, False), ("a6000", 16384, False), ("a6000", 2048, True)])
+def test_block_softmax_plain_and_compiled_agree(arch_name, n, causal):
+    # the L2-held row and the HBM re-reads, scored by the plain model and the Numba path
+    arch = load_arch(arch_name)
+    m = standard(Attention(1, 4, 64, n, causal=causal), arch).mapping
+    batch = compile_mapping(m, arch, ArchArrays.from_arch(arch))
+    assert estimate(ArchArrays.from_arch(arch), batch).latency_s[0] == pytest.approx(
+        plain_evaluate(m, arch)["latency_s"], rel=1e-9)

@@ -37,7 +37,8 @@ def reference_best_of(candidates, arch) -> gpu.Choice:
         if best is None or lat < best.latency_s:
             best = gpu.Choice(mp, tiles, occupancy, lat, 0)
     if best is None:
-        raise MappingError(f"no tile size fits the shared memory and registers of '{arch.name}'")
+        raise MappingError(f"no tile size fits the shared memory, registers and L2 of "
+                           f"'{arch.name}'")
     best.tried = tried
     return best
 
