@@ -57,6 +57,8 @@ GPU_ASSUMPTIONS = (
     "for each head's one query, FA2's split-KV kBlockM)",
     "no memory latency: a CTA streams at the aggregate bandwidths (decode with few CTAs is "
     "optimistic)",
+    "HBM capacity is not checked: a workload whose tensors exceed the GPU's memory (standard "
+    "attention's N x N scores at long contexts) is estimated, not refused",
 )
 
 
