@@ -446,7 +446,8 @@ def standard(a: Attention, arch) -> Choice:
     second and third passes re-read a row its CTA has just read: from L2 where the rows of the
     CTAs in flight fit it, 512 rows of 32 KB at 16K keys on H100, else from HBM; the faster
     that fits is kept), P written out, and O = PV; matmuls in 128 x 128 CTA tiles
-    (cuBLAS-style) on the tensor cores. Not counted: the benchmark's layout copies
+    (cuBLAS-style) on the tensor cores, in blocks of about a wave where a head's whole grid
+    overflows L2 (`_kernels`). Not counted: the benchmark's layout copies
     of q, k, v out of its packed qkv tensor (each read and written: six N x d tensors of
     traffic a head; docs/gpu-model.md). Causal, the benchmark adds its (N, N) 0 / -10000 triu
     mask to the scores before the softmax (`scores + causal_mask`): one more elementwise kernel
@@ -776,9 +777,10 @@ def _kernels(a: Attention, arch, c: Cascade, rows: tuple[tuple[str, ...], ...] =
     whole grid does not fit L2 (`blocked`, by default those found so) runs its output tiles in
     blocks of about one wave (`wave_block`) under temporal loops over the blocks at HBM: L2
     holds one block's, and an operand is re-read from HBM once per block along the output ranks
-    it does not index. Each group in `rows` one row kernel (a CTA per query row). By default the row's N x N operands are staged in shared memory once for
-    all the group's Einsums, as PyTorch's persistent softmax kernels do for rows of up to 1024
-    elements (aten/src/ATen/native/cuda/SoftMax.cu). `reread` "l2" or "hbm": PyTorch 2.3's block
+    it does not index. Each group in `rows` one row kernel (a CTA per query row). By default
+    the row's N x N operands are staged in shared memory once for all the group's Einsums, as
+    PyTorch's persistent softmax kernels do for rows of up to 1024 elements
+    (aten/src/ATen/native/cuda/SoftMax.cu). `reread` "l2" or "hbm": PyTorch 2.3's block
     kernel (cunn_SoftMaxForward) instead, each of whose passes loads the row from global memory
     into registers (no shared memory) and consumes each exponential as it computes it (kept in
     the PEs, never stored): the row stays in L2 for the CTAs in flight (`softmax_wave`, a
