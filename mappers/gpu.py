@@ -40,6 +40,7 @@ standard backward as kernels via HBM.
 
 from __future__ import annotations
 
+import itertools
 import math
 from dataclasses import dataclass, replace
 
@@ -51,6 +52,7 @@ from einsum_cascades import Cascade, load
 from .compile import Rows, Template, family, rows_of
 from .mapping import (IN_PES, EinsumMapping, FusionGroup, Level, Loop, Mapping, MappingError,
                       Stage, working_einsums)
+from .plain import costs
 
 #: head dims the FlashAttention kernels are built for (FA2 README: all head dims up to 256;
 #: FA3 paper: 64, 128 and 256 in the released kernels)
@@ -444,7 +446,8 @@ def standard(a: Attention, arch) -> Choice:
     second and third passes re-read a row its CTA has just read: from L2 where the rows of the
     CTAs in flight fit it, 512 rows of 32 KB at 16K keys on H100, else from HBM; the faster
     that fits is kept), P written out, and O = PV; matmuls in 128 x 128 CTA tiles
-    (cuBLAS-style) on the tensor cores. Not counted: the benchmark's layout copies
+    (cuBLAS-style) on the tensor cores, in blocks of about a wave where a head's whole grid
+    overflows L2 (`_kernels`). Not counted: the benchmark's layout copies
     of q, k, v out of its packed qkv tensor (each read and written: six N x d tensors of
     traffic a head; docs/gpu-model.md). Causal, the benchmark adds its (N, N) 0 / -10000 triu
     mask to the scores before the softmax (`scores + causal_mask`): one more elementwise kernel
@@ -479,12 +482,38 @@ def softmax_block_threads(keys: int, word_bytes: int) -> int:
 
 def softmax_wave(a: Attention, arch, word_bytes: int) -> int:
     """Rows of one instance the block softmax's CTAs hold at once, as a divisor of its rows:
-    the CTA slots (SMs x the CTAs of its threads an SM holds, `max_ctas_per_sm`), the divisor
-    nearest them on a log scale (the larger of equals), since a loop's factors divide its rank."""
+    the CTA slots (SMs x the CTAs of its threads an SM holds, `max_ctas_per_sm`), as a
+    `wave_block` of the rows."""
     warps = softmax_block_threads(a.m, word_bytes) // WARP
-    slots = min(sms(arch) * max_ctas_per_sm(arch, warps), a.seq)
-    small = [t for t in range(1, math.isqrt(a.seq) + 1) if a.seq % t == 0]
-    return min(small + [a.seq // t for t in small], key=lambda t: (abs(math.log(t / slots)), -t))
+    return wave_block((a.seq,), min(sms(arch) * max_ctas_per_sm(arch, warps), a.seq))[0]
+
+
+def wave_block(counts: tuple[int, ...], slots: int) -> tuple[int, ...]:
+    """A block of about one wave of CTAs over a grid of `counts` CTAs a rank: a divisor of each
+    (a loop's factors divide its rank), their product nearest the CTA slots on a log scale (the
+    larger of equals), the squarest of those (fewest re-reads of the operands a block shares).
+    For the GEMM kernels an assumption: cuBLAS's kernels are closed, but a GPU runs one wave of
+    CTAs at a time and tiled GEMMs rasterise their tiles in L2-friendly swizzled blocks (as
+    CUTLASS's threadblock swizzles do), so a block is taken to be one wave, one CTA per SM (the
+    model's GEMM kernels), as square as the tile counts' divisors allow."""
+    return min(itertools.product(*map(divisors, counts)),
+               key=lambda b: (abs(math.log(math.prod(b) / slots)), -math.prod(b),
+                              max(b) / min(b)))
+
+
+def divisors(n: int) -> list[int]:
+    """The divisors of n, found up to its square root."""
+    small = [t for t in range(1, math.isqrt(n) + 1) if n % t == 0]
+    return sorted(set(small + [n // t for t in small]))
+
+
+def blocks(counts: list[tuple[str, int]], block: dict[str, int], slots: int
+           ) -> tuple[tuple[Loop, ...], tuple[Loop, ...], float]:
+    """A kernel's grid of CTAs (`counts` a rank) in blocks (`block` a rank): (temporal loops
+    over the blocks at HBM, the block's CTAs as spatial loops at L2 (`grid`), instances at
+    once). L2 holds one block's tiles; the whole grid is one block."""
+    spatial, par = grid([(r, block[r]) for r, _ in counts], slots)
+    return tuple(Loop(r, n // block[r]) for r, n in counts if n > block[r]), spatial, par
 
 
 def _decode_einsums(c: Cascade, hbm: dict[str, tuple[Loop, ...]], l2: dict[str, tuple[Loop, ...]],
@@ -739,13 +768,19 @@ def fa1(a: Attention, arch, pass_: str = "forward") -> Choice:
 
 
 def _kernels(a: Attention, arch, c: Cascade, rows: tuple[tuple[str, ...], ...] = (),
-             matmuls: tuple[str, ...] = (), reread: str = "") -> Mapping:
+             matmuls: tuple[str, ...] = (), reread: str = "",
+             blocked: frozenset[str] | None = None) -> Mapping:
     """A cascade as separate kernels through HBM, each with its own grid: an Einsum a kernel of
     CTAs over output tiles of up to GEMM_TILE x GEMM_TILE, a long reduction streamed from HBM in
-    chunks of up to GEMM_CHUNK (as `standard`'s GEMMs); each group in `rows` one row kernel (a
-    CTA per query row). By default the row's N x N operands are staged in shared memory once for
-    all the group's Einsums, as PyTorch's persistent softmax kernels do for rows of up to 1024
-    elements (aten/src/ATen/native/cuda/SoftMax.cu). `reread` "l2" or "hbm": PyTorch 2.3's block
+    chunks of up to GEMM_CHUNK (as `standard`'s GEMMs), the whole grid spatial at L2 (L2 holds
+    every CTA's operand chunk and output tile: each operand read from HBM once); a kernel whose
+    whole grid does not fit L2 (`blocked`, by default those found so) runs its output tiles in
+    blocks of about one wave (`wave_block`) under temporal loops over the blocks at HBM: L2
+    holds one block's, and an operand is re-read from HBM once per block along the output ranks
+    it does not index. Each group in `rows` one row kernel (a CTA per query row). By default
+    the row's N x N operands are staged in shared memory once for all the group's Einsums, as
+    PyTorch's persistent softmax kernels do for rows of up to 1024 elements
+    (aten/src/ATen/native/cuda/SoftMax.cu). `reread` "l2" or "hbm": PyTorch 2.3's block
     kernel (cunn_SoftMaxForward) instead, each of whose passes loads the row from global memory
     into registers (no shared memory) and consumes each exponential as it computes it (kept in
     the PEs, never stored): the row stays in L2 for the CTAs in flight (`softmax_wave`, a
@@ -770,28 +805,29 @@ def _kernels(a: Attention, arch, c: Cascade, rows: tuple[tuple[str, ...], ...] =
             g = grouped[e.key]
             regs = fill({r: shapes[r] for r in e.space if r != "p"}, ("m", "e", "f"),
                         per_sm(arch, unit))
+            # with `reread`, a wave of CTAs below a temporal loop over the waves (what L2 holds;
+            # the time keeps every kernel's one CTA per SM: slots / wave instances at once)
+            stream, spatial, par = blocks([("p", n)], {"p": wave if reread else n}, slots)
             if reread:
-                # a wave of CTAs below a temporal loop over the waves (what L2 holds; the time
-                # keeps every kernel's one CTA per SM: slots / wave instances at once); each CTA
-                # walks its row (the keys its PEs do not cover) from L2: no row in registers
-                spatial, par = grid([("p", wave)], slots)
+                # each CTA walks its row (the keys its PEs do not cover) from L2: no row in
+                # registers
                 covered = math.prod(lp.factor for lp in regs)
                 spatial += (Loop("m", m // covered),) if m > covered else ()
-                stream = (Loop("p", n // wave),) if n > wave else ()
                 held = _row_operands(g, by, square) if reread == "l2" else []
                 via = {t: ("smem",) if t in held else ("l2", "smem") for t in square}
             else:
-                spatial, par = grid([("p", n)], slots)
-                stream = ()
                 staged = {t for k in g[:g.index(e.key)] for t in by[k].inputs}
                 via = {t: v for t, v in streamed.items() if t not in staged}
         else:
             tile = {r: max((t for t in _edges(shapes[r])
                             if t <= (GEMM_TILE if r in e.out_ranks else GEMM_CHUNK)),
                            default=shapes[r]) for r in e.space}
-            spatial, par = grid([(r, shapes[r] // tile[r]) for r in e.out_ranks], slots)
-            stream = tuple(Loop(r, shapes[r] // tile[r]) for r in e.space
-                           if r not in e.out_ranks and shapes[r] > tile[r])
+            counts = [(r, shapes[r] // tile[r]) for r in e.out_ranks]
+            block = (dict(zip(e.out_ranks, wave_block(tuple(t for _, t in counts), slots)))
+                     if e.key in (blocked or ()) else dict(counts))
+            outer, spatial, par = blocks(counts, block, slots)
+            stream = outer + tuple(Loop(r, shapes[r] // tile[r]) for r in e.space
+                                   if r not in e.out_ranks and shapes[r] > tile[r])
             regs = fill(tile, ("p", "m", "e", "f"), per_sm(arch, unit))
             via = streamed
         ems.append(EinsumMapping(e.key, unit, (Level("hbm", stream), Level("l2", spatial),
@@ -808,7 +844,13 @@ def _kernels(a: Attention, arch, c: Cascade, rows: tuple[tuple[str, ...], ...] =
             fusion.append(FusionGroup(g, keep, dict.fromkeys(
                 _row_operands(g, by, square) if staged_at else (), staged_at)))
             stages.append(Stage(g, "pipelined", 1, parallel_instances=min(par, instances)))
-    return Mapping(c, shapes, tuple(ems), tuple(fusion), tuple(stages), instances=instances)
+    mapping = Mapping(c, shapes, tuple(ems), tuple(fusion), tuple(stages), instances=instances)
+    if blocked is not None:
+        return mapping
+    cap = arch.memories["l2"].capacity_bytes
+    over = frozenset(k for k, cost in costs(mapping, arch).items()
+                     if k not in grouped and sum(cost.footprint["l2"].values()) > cap)
+    return _kernels(a, arch, c, rows, matmuls, reread, over) if over else mapping
 
 
 def _row_operands(g: tuple[str, ...], by: dict, square: tuple[str, ...]) -> list[str]:

@@ -10,9 +10,10 @@ import pytest
 from archsim.estimator import ArchArrays, estimate
 from archsim.spec import load_arch
 from mappers.compile import compile_mapping
-from mappers.gpu import (Attention, ctas_tried, flash, flash_decoding, lean, max_ctas_per_sm,
-                         num_splits, occupancy, one_pass, sms, softmax_block_threads,
-                         softmax_wave, splitkv_block_n, standard)
+from mappers.gpu import (Attention, _kernels, ctas_tried, flash, flash_decoding, lean,
+                         max_ctas_per_sm, num_splits, occupancy, one_pass, sms,
+                         softmax_block_threads, softmax_wave, splitkv_block_n, standard,
+                         standard_backward)
 from mappers.mapping import MappingError
 from mappers.plain import costs, resident_bytes
 from mappers.plain import evaluate as plain_evaluate
@@ -300,6 +301,59 @@ def test_block_softmax_plain_and_compiled_agree(arch_name, n, causal):
     # the L2-held row and the HBM re-reads, scored by the plain model and the Numba path
     arch = load_arch(arch_name)
     m = standard(Attention(1, 4, 64, n, causal=causal), arch).mapping
+    batch = compile_mapping(m, arch, ArchArrays.from_arch(arch))
+    assert estimate(ArchArrays.from_arch(arch), batch).latency_s[0] == pytest.approx(
+        plain_evaluate(m, arch)["latency_s"], rel=1e-9)
+
+
+def _gemm_blocks(m, key: str) -> dict[str, int]:
+    """Output tiles of a GEMM kernel's block at L2 and the rank of each loop over the blocks at
+    HBM (empty: the whole grid at L2)."""
+    em = next(x for x in m.einsums if x.einsum == key)
+    out = next(e for e in m.cascade.einsums if e.key == key).out_ranks
+    return {lp.rank: lp.factor for lp in em.levels[0].loops if lp.rank in out}
+
+
+def test_gemm_kernels_beyond_l2_run_in_wave_blocks():
+    # A6000 at 32K keys, 16 heads of 128: QK^T's whole grid holds a 64-deep chunk of a head's
+    # whole Q and K in L2 (4 + 4 MiB of 6 MiB), PV its whole 8 MiB O; refused before. In blocks
+    # of one wave (84 SMs: 64 tiles, the nearest divisor of the 256 x 256 tiles, square 8 x 8;
+    # PV's 256 x 1 tiles, 64 x 1) L2 holds one block's: QK^T reads Q and K 256 / 8 = 32 times
+    # (once per block column / row), PV reads V 256 / 64 = 4 times; S, P and O move once
+    arch, n = load_arch("a6000"), 32768
+    a = Attention(1, 16, 128, n)
+    m = standard(a, arch).mapping
+    assert _gemm_blocks(m, "QK") == {"p": 32, "m": 32} and _gemm_blocks(m, "AV") == {"p": 4}
+    assert resident_bytes(costs(m, arch))["l2"] <= arch.memories["l2"].capacity_bytes
+    nd, nn = 16 * n * 128 * 2, 16 * n * n * 2  # an N x d and an N x N tensor, all heads
+    per = {e["einsum"]: e["bytes"]["hbm"] for e in evaluate_gpu("standard", a, arch)["einsums"]}
+    assert per["QK"] == nn + 2 * 32 * nd and per["AV"] == nn + 4 * nd + nd
+    # the whole grid (what no longer fits) reads each operand once: 62 + 3 N x d reads fewer
+    whole = _kernels(a, arch, m.cascade, (("GM", "SN", "SD", "SR", "A"),), ("QK", "AV"), "hbm",
+                     frozenset())
+    assert resident_bytes(costs(whole, arch))["l2"] > arch.memories["l2"].capacity_bytes
+    extra = sum(c.read_bytes["hbm"] for c in costs(m, arch).values()) - \
+        sum(c.read_bytes["hbm"] for c in costs(whole, arch).values())
+    assert extra == (2 * 31 + 3) * nd
+
+
+def test_gemm_kernels_that_fit_l2_keep_the_whole_grid():
+    # A6000 at 16K: QK^T's chunks 2 + 2 MiB, PV's O 4 MiB fit 6 MiB: every tile at L2, each
+    # operand read once (as before the wave blocks)
+    arch, n = load_arch("a6000"), 16384
+    m = standard(Attention(1, 16, 128, n), arch).mapping
+    assert _gemm_blocks(m, "QK") == {} and _gemm_blocks(m, "AV") == {}
+    per = _passes("a6000", n)[1]
+    assert per["QK"]["hbm"] == 16 * n * n * 2 + 2 * 16 * n * 128 * 2
+
+
+@pytest.mark.parametrize("mapper", [standard, standard_backward])
+def test_gemm_wave_blocks_plain_and_compiled_agree(mapper):
+    # A6000 at 32K, head dim 64: QK^T's (dP's) chunks of the whole Q and K (dO and V) are
+    # 4 + 4 MiB, so they run in blocks; scored by the plain model and the Numba path alike
+    arch = load_arch("a6000")
+    m = mapper(Attention(1, 4, 64, 32768), arch).mapping
+    assert _gemm_blocks(m, "QK" if mapper is standard else "dP") == {"p": 32, "m": 32}
     batch = compile_mapping(m, arch, ArchArrays.from_arch(arch))
     assert estimate(ArchArrays.from_arch(arch), batch).latency_s[0] == pytest.approx(
         plain_evaluate(m, arch)["latency_s"], rel=1e-9)
