@@ -411,7 +411,8 @@ def structure(m: Mapping, arch) -> tuple:
     """What a Template fixes of a mapping (everything but its loop factors): two mappings with
     equal structure compile with one Template, each from its own `factors_of`."""
     return family(m, arch) + (tuple(sorted(m.shapes.items())), m.instances,
-                              m.parallel_instances, repr(m.stages_or_default()))
+                              m.parallel_instances, repr(m.stages_or_default()),
+                              tuple(em.padding for em in m.einsums))
 
 
 def family(m: Mapping, arch) -> tuple:

@@ -217,8 +217,10 @@ def padded_rows(queries: int, br: int) -> int:
     exponentials and row statistics run over all Br rows, the rows past the queries masked out
     (decode, one query per head: FA2's split-KV kernel has kBlockM = 64 "fixed for all head
     dimensions", flash-attention csrc/flash_attn/src/flash_fwd_launch_template.h). The padded
-    rows' Q loads and O stores are counted too (2 Br d bytes a head at decode: 64 / keys of
-    the K/V bytes, under 7% from 1K keys)."""
+    rows' Q loads and O stores are counted too in FA2/FA3's 1-pass mapping (2 Br d bytes a head
+    at decode: 64 / keys of the K/V bytes, under 7% from 1K keys); the split-KV decode kernels
+    count the padded rows as work only (`EinsumMapping.padding`: their loads and stores are
+    predicated off)."""
     return -(-queries // br) * br
 
 
@@ -421,9 +423,6 @@ def ctas_tried(most: int) -> list[int]:
 #: the GEMM kernels' CTA output tiles (up to 128 x 128, cuBLAS-style) and the chunks their
 #: reductions stream from HBM in (up to 64: cuBLAS-style K tiles)
 GEMM_TILE, GEMM_CHUNK = 128, 64
-#: the N x N scores and probabilities stream between HBM and the SMs past L2 (written once,
-#: read once per kernel: L2 holds no reuse for them)
-_STREAMED = {"QK": ("l2",), "A": ("l2",)}
 #: PyTorch's softmax runs its persistent warp kernel (a row read once, one exponential per
 #: score) when `dim_size <= 1024 && dim_size * sizeof(scalar_t) <= 4096`, else its block kernel
 #: cunn_SoftMaxForward (aten/src/ATen/native/cuda/SoftMax.cu, host_softmax, PyTorch 2.3), which
@@ -469,9 +468,10 @@ def standard(a: Attention, arch) -> Choice:
     bk = max(t for t in _edges(m) if t <= GEMM_TILE)
     # three kernels (four with the mask), each filling the SMs with its own grid; the block
     # softmax's row re-read from L2 where the rows in flight fit it, else from HBM
-    rereads = ("l2", "hbm") if recompute else ("",)
-    return best_of([((bt, bk), lambda r=r: _kernels(a, arch, c, (row,), ("QK", "AV"), r), 1)
-                    for r in rereads], arch)
+    reread = ("l2" if softmax_rows_fit_l2(a, arch, c.tensors["QK"].word_bytes) else "hbm"
+              ) if recompute else ""
+    return best_of([((bt, bk), lambda: _kernels(a, arch, c, (row,), ("QK", "AV"), reread), 1)],
+                   arch)
 
 
 def softmax_block_threads(keys: int, word_bytes: int) -> int:
@@ -480,12 +480,26 @@ def softmax_block_threads(keys: int, word_bytes: int) -> int:
     return max(WARP, 1 << (most - 1).bit_length() if most > 1 else 1)
 
 
-def softmax_wave(a: Attention, arch, word_bytes: int) -> int:
-    """Rows of one instance the block softmax's CTAs hold at once, as a divisor of its rows:
-    the CTA slots (SMs x the CTAs of its threads an SM holds, `max_ctas_per_sm`), as a
-    `wave_block` of the rows."""
+def softmax_slots(a: Attention, arch, word_bytes: int) -> int:
+    """Rows the block softmax's CTAs hold at once: SMs x the CTAs of its threads an SM holds
+    (`max_ctas_per_sm`), at most every row of every head."""
     warps = softmax_block_threads(a.m, word_bytes) // WARP
-    return wave_block((a.seq,), min(sms(arch) * max_ctas_per_sm(arch, warps), a.seq))[0]
+    return min(sms(arch) * max_ctas_per_sm(arch, warps), a.seq * a.batch * a.heads)
+
+
+def softmax_rows_fit_l2(a: Attention, arch, word_bytes: int) -> bool:
+    """Whether the rows in flight (`softmax_slots`, a row of `a.m` scores each) fit L2: then
+    the block kernel's second and third passes hit L2, else they read HBM again."""
+    rows = softmax_slots(a, arch, word_bytes) * a.m * word_bytes
+    return rows <= arch.memories["l2"].capacity_bytes
+
+
+def softmax_wave(a: Attention, arch, word_bytes: int) -> int:
+    """Rows of one instance the mapping's L2 holds at once: the largest divisor of its rows (a
+    loop's factor) within `softmax_slots`, so the mapping's L2 check never exceeds the rows
+    really in flight (`softmax_rows_fit_l2` decides L2 or HBM)."""
+    slots = softmax_slots(a, arch, word_bytes)
+    return max(t for t in divisors(a.seq) if t <= slots)
 
 
 def wave_block(counts: tuple[int, ...], slots: int) -> tuple[int, ...]:
@@ -514,6 +528,14 @@ def blocks(counts: list[tuple[str, int]], block: dict[str, int], slots: int
     once). L2 holds one block's tiles; the whole grid is one block."""
     spatial, par = grid([(r, block[r]) for r, _ in counts], slots)
     return tuple(Loop(r, n // block[r]) for r, n in counts if n > block[r]), spatial, par
+
+
+def _one_query_tile(a: Attention) -> None:
+    """The split-KV decode mappings model one query tile per head (at most `DECODE_ROWS`
+    queries: the kernel's kBlockM); more queries would take more query blocks, not modelled."""
+    if a.seq > DECODE_ROWS:
+        raise MappingError(f"the decode mappers take at most {DECODE_ROWS} queries a head (one "
+                           f"query tile), got {a.seq}")
 
 
 def _decode_einsums(c: Cascade, hbm: dict[str, tuple[Loop, ...]], l2: dict[str, tuple[Loop, ...]],
@@ -569,6 +591,7 @@ def split_k(a: Attention, arch, splits: int, bc: int) -> Mapping:
     kernel's 64-row query tile (`DECODE_ROWS`, `_decode_einsums`); the combine kernel
     (flash-attention's combine_attn_seqk_parallel, rows of batch x heads x queries) reduces
     the real rows only."""
+    _one_query_tile(a)
     c = load("decode_split_k")
     if a.m % bc:
         raise MappingError(f"{bc}-key tiles do not divide {a.m} keys")
@@ -641,6 +664,7 @@ def stream_k(a: Attention, arch, bc: int) -> Mapping:
     that is not counted (one query and one partial per SM: a few hundred bytes each), nor is
     the host CTA's reduction of the partials of the SMs that shared a head. The split phase
     computes FA2's 64-row query tile (`DECODE_ROWS`), the combine the real rows."""
+    _one_query_tile(a)
     c = load("decode_split_k")
     slots = sms(arch)
     tiles = a.batch * a.heads * (a.m // bc)

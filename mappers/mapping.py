@@ -69,9 +69,15 @@ class EinsumMapping:
     levels: tuple[Level, ...]
     bypass: dict[str, tuple[str, ...]] = field(default_factory=dict)
     #: work the unit computes per op of the Einsum's count: a GPU tile's padded rows (computed,
-    #: their loads and stores predicated off) scale its ops, so its PE time and compute energy,
-    #: not its traffic
+    #: their loads and stores predicated off) scale its ops, so its PE time and the energy of
+    #: its ops, not its traffic, register-file accesses or footprint
     padding: float = 1.0
+
+    def __post_init__(self) -> None:
+        """Padding is work per counted op: at least the op itself."""
+        if not self.padding >= 1:  # NaN fails too
+            raise MappingError(f"'{self.einsum}': padding must be >= 1 (work per counted op), "
+                               f"got {self.padding}")
 
     def bypassed(self, tensor: str, path: tuple[str, ...]) -> set[int]:
         """Path depths a tensor streams past (never the root, which holds everything)."""

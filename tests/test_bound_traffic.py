@@ -92,7 +92,8 @@ def test_compute_bound_counts_only_the_pes_a_unit_sustains():
 
 @pytest.mark.parametrize("name", ["fa2", "fa3", "standard", "flash_decoding", "lean"])
 def test_no_gpu_design_beats_the_roofline_of_its_own_work(name):
-    # the bound of the mapping's own cascade, shapes and instances (padded rows included) on
+    # the bound of the mapping's own cascade, shapes and instances (FA2/FA3's padded rows, which
+    # are in its shapes; not the decode kernels' `padding`, which only adds work) on
     # h100, whose tensor cores sustain less than their peak, lies under the estimate
     w, arch = Workload("custom", 2, 16, 128, 2048, 8192), load_arch("h100")
     m = DESIGNS[name].build(w, 4096, arch)

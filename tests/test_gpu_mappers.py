@@ -12,9 +12,10 @@ from archsim.spec import load_arch
 from mappers.compile import compile_mapping
 from mappers.gpu import (Attention, _kernels, ctas_tried, flash, flash_decoding, lean,
                          max_ctas_per_sm, num_splits, occupancy, one_pass, sms,
-                         softmax_block_threads, softmax_wave, splitkv_block_n, standard,
+                         softmax_block_threads, softmax_rows_fit_l2, softmax_slots,
+                         softmax_wave, split_k, splitkv_block_n, standard,
                          standard_backward)
-from mappers.mapping import MappingError
+from mappers.mapping import EinsumMapping, MappingError
 from mappers.plain import costs, resident_bytes
 from mappers.plain import evaluate as plain_evaluate
 from studies.gpu_evaluate import evaluate_gpu
@@ -251,10 +252,20 @@ def test_block_softmax_launch_follows_pytorch():
     # min(dim_size / 8, 1024), rounded up to a power of two, at least a warp
     assert [softmax_block_threads(k, 2) for k in (1040, 2048, 4096, 8192, 65536)] == \
         [128, 128, 256, 512, 512]
-    # CTAs in flight: H100 132 SMs x 4 CTAs of 16 warps (64 warps an SM) = 528, as the divisor
-    # of the rows nearest it, 512; A6000 84 SMs x 3 (48 warps) = 252 -> 256
-    assert softmax_wave(Attention(1, 16, 128, 8192), load_arch("h100"), 2) == 512
-    assert softmax_wave(Attention(1, 16, 128, 8192), load_arch("a6000"), 2) == 256
+    # CTAs in flight: H100 132 SMs x 4 CTAs of 16 warps (64 warps an SM) = 528, A6000 84 SMs x
+    # 3 (48 warps) = 252; the mapping's wave is the largest divisor of the rows within them
+    # (512, 128), so its L2 check never exceeds the rows really in flight
+    h100, a100, a6000 = (load_arch(n) for n in ("h100", "a100", "a6000"))
+    assert softmax_slots(Attention(1, 16, 128, 8192), h100, 2) == 528
+    assert softmax_wave(Attention(1, 16, 128, 8192), h100, 2) == 512
+    assert softmax_wave(Attention(1, 16, 128, 8192), a6000, 2) == 128
+    # L2 or HBM re-reads from the rows in flight, not the wave's divisor: A100 at 45056 keys
+    # holds 108 x 4 rows of 88 KiB = 37.1 MiB < 40 MiB (a 512-row divisor would be 44 MiB); at
+    # 49152 keys 40.5 MiB does not fit; a head of 256 rows over 64K keys shares L2 with the
+    # other heads' rows in flight (528 on H100: 66 MiB > 50 MiB)
+    assert softmax_rows_fit_l2(Attention(1, 16, 128, 45056), a100, 2)
+    assert not softmax_rows_fit_l2(Attention(1, 16, 128, 49152), a100, 2)
+    assert not softmax_rows_fit_l2(Attention(1, 16, 128, 256, keys=65536), h100, 2)
 
 
 def _passes(arch_name: str, n: int) -> tuple[float, dict]:
@@ -267,11 +278,11 @@ def _passes(arch_name: str, n: int) -> tuple[float, dict]:
 
 @pytest.mark.parametrize("arch_name, n, passes", [
     # the block softmax's rows in flight fit L2: its second and third passes over a row hit L2,
-    # so S and P are each written and read once in HBM (A6000 at 8K: 256 rows x 16 KB = 4 MiB of
-    # 6 MiB; A100 at 32K: 512 x 64 KB = 32 MiB of 40 MiB)
-    ("a6000", 8192, 4), ("a100", 32768, 4),
-    # they do not (A6000 at 16K: 256 x 32 KB = 8 MiB; A100 at 64K: 64 MiB): every pass reads S
-    # from HBM, three reads of S instead of one; evaluated, no longer refused for shared memory
+    # so S and P are each written and read once in HBM (A6000 at 8K: 252 rows x 16 KiB = 3.9 MiB
+    # of 6 MiB; A100 at 32K: 432 x 64 KiB = 27 MiB of 40 MiB, at 45056 keys 37.1 MiB)
+    ("a6000", 8192, 4), ("a100", 32768, 4), ("a100", 45056, 4),
+    # they do not (A6000 at 16K: 252 x 32 KiB = 7.9 MiB; A100 at 64K: 54 MiB): every pass reads
+    # S from HBM, three reads of S instead of one; evaluated, no longer refused for shared memory
     ("a6000", 16384, 6), ("a100", 65536, 6),
 ])
 def test_block_softmax_rereads_its_row_from_l2_where_the_rows_fit(arch_name, n, passes):
@@ -357,3 +368,12 @@ def test_gemm_wave_blocks_plain_and_compiled_agree(mapper):
     batch = compile_mapping(m, arch, ArchArrays.from_arch(arch))
     assert estimate(ArchArrays.from_arch(arch), batch).latency_s[0] == pytest.approx(
         plain_evaluate(m, arch)["latency_s"], rel=1e-9)
+
+
+def test_decode_mappers_take_one_query_tile_and_padding_is_work(h100):
+    # the split-KV mappings model one query tile (kBlockM = 64 rows) a head: more queries are
+    # refused in one line; padding below one op per op is refused where a mapping is built
+    with pytest.raises(MappingError, match="at most 64 queries"):
+        split_k(Attention(1, 32, 128, 65, keys=8192), h100, 4, 128)
+    with pytest.raises(MappingError, match="padding must be >= 1"):
+        EinsumMapping("BQK", "tensor_core", (), padding=0.5)
