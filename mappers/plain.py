@@ -325,3 +325,33 @@ def evaluate(m: Mapping, arch, ops: dict[str, dict[str, float]] | None = None
         comp_total += t_c
         mem_total += t_m
     return {"latency_s": total, "compute_s": comp_total, "transfer_s": mem_total}
+
+
+def root_live_bytes(m: Mapping, root: str) -> tuple[float, dict[str, float]]:
+    """Bytes the root memory `root` holds at once under a mapping, the most of any phase
+    (Mapping.phases), and the tensors live then: the inputs and outputs all along, an
+    intermediate no fusion group keeps below the root from the phase that writes it to the
+    last that reads it, each for all instances (a score-shaped input, the causal mask, is one
+    tensor shared by every instance). What a capacity check of the root needs (GPU HBM)."""
+    c = m.cascade
+    shapes, phase, kept = c.resolve_shapes(m.shapes), m.phases(), m.kept()
+    last = max(phase.values(), default=0)
+    span: dict[str, list[int]] = {t: [0, last] for t in c.inputs + c.outputs}
+    for e in working_einsums(c):
+        at = phase[e.key]
+        out = span.setdefault(m.space_of(e.output), [at, at])
+        out[0] = min(out[0], at)
+        for t in e.inputs:
+            src = span.setdefault(m.space_of(source_tensor(c, t)), [at, at])
+            src[1] = max(src[1], at)
+
+    def size(t: str) -> float:
+        v = c.tensors[t]
+        shared = v.is_input and set(v.ranks) == {"m", "p"}
+        return (math.prod(shapes[r] for r in v.ranks) * v.word_bytes
+                * (1 if shared else m.instances))
+
+    live = {t: (a, b) for t, (a, b) in span.items() if kept.get(t, root) == root}
+    loads = [{t: size(t) for t, (a, b) in live.items() if a <= p <= b} for p in range(last + 1)]
+    peak = max(loads, key=lambda d: sum(d.values()))
+    return sum(peak.values()), peak

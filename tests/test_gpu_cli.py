@@ -8,7 +8,10 @@ import json
 import pytest
 from typer.testing import CliRunner
 
+from archsim.spec import load_arch
+from mappers.gpu import Attention
 from studies.cli import app
+from studies.gpu_evaluate import evaluate_gpu
 
 runner = CliRunner()
 BASE = ["evaluate", "--batch", "1", "--heads", "16", "--head-dim", "128"]
@@ -54,6 +57,8 @@ def test_evaluate_gpu_defaults_to_h100_and_decode_phase():
     (["--mapper", "fa3", "--seq", "1K", "--arch", "a100"], "'a100' is not a Hopper GPU"),
     (["--mapper", "fa3", "--seq", "1K", "--arch", "a6000"], "'a6000' is not a Hopper GPU"),
     (["--mapper", "fa3", "--seq", "1K", "--arch", "b200"], "'b200' is not a Hopper GPU"),
+    # 16 heads' S and P at 64K keys are 2 x 137 GB: more than the H100's 80 GiB
+    (["--mapper", "standard", "--seq", "64K"], "out of memory: standard holds 276.0 GB"),
 ])
 def test_gpu_bad_input_is_one_line(args, words):
     r = runner.invoke(app, BASE[:1] + ["--batch", "1", "--heads", "16"] + (
@@ -93,3 +98,16 @@ def test_reproduce_flashattention_json_and_files(tmp_path):
         assert (tmp_path / name).stat().st_size > 0
     a100 = (tmp_path / "a100.html").read_text()
     assert "fa2 (attnsim)" in a100 and "fa2 (FA2 paper)" in a100 and "d 128, causal" in a100
+
+
+def test_hbm_live_bytes_are_what_the_kernels_hold_at_once():
+    # standard at 16K (batch 1, 16 heads of 128): Q, K, V and O (N x d each) all along, S and P
+    # (N x N, 2 B) both live in the softmax kernel; the causal mask is one (N, N) tensor for
+    # every head; FA2 holds only Q, K, V and O
+    h100 = load_arch("h100")
+    n, nd, nn = 16384, 16 * 16384 * 128 * 2, 16 * 16384 * 16384 * 2
+    a = Attention(1, 16, 128, n)
+    assert evaluate_gpu("standard", a, h100)["hbm_live_bytes"] == 4 * nd + 2 * nn
+    assert evaluate_gpu("fa2", a, h100)["hbm_live_bytes"] == 4 * nd
+    causal = evaluate_gpu("standard", Attention(1, 16, 128, n, causal=True), h100)
+    assert causal["hbm_live_bytes"] == 4 * nd + 2 * nn + n * n * 2  # the mask beside S and MS

@@ -268,25 +268,26 @@ def test_block_softmax_launch_follows_pytorch():
     assert not softmax_rows_fit_l2(Attention(1, 16, 128, 256, keys=65536), h100, 2)
 
 
-def _passes(arch_name: str, n: int) -> tuple[float, dict]:
-    """HBM traffic of standard attention (batch 1, 16 heads of 128) in N x N 2-byte passes
+def _passes(arch_name: str, n: int, heads: int = 16) -> tuple[float, dict]:
+    """HBM traffic of standard attention (batch 1, `heads` heads of 128) in N x N 2-byte passes
     beside Q, K, V and O read or written once, and the per-Einsum bytes."""
-    r = evaluate_gpu("standard", Attention(1, 16, 128, n), load_arch(arch_name))
-    per_pass, qkvo = 16 * n * n * 2, 4 * 16 * n * 128 * 2
+    r = evaluate_gpu("standard", Attention(1, heads, 128, n), load_arch(arch_name))
+    per_pass, qkvo = heads * n * n * 2, 4 * heads * n * 128 * 2
     return (r["hbm_bytes"] - qkvo) / per_pass, {e["einsum"]: e["bytes"] for e in r["einsums"]}
 
 
-@pytest.mark.parametrize("arch_name, n, passes", [
+@pytest.mark.parametrize("arch_name, n, heads, passes", [
     # the block softmax's rows in flight fit L2: its second and third passes over a row hit L2,
     # so S and P are each written and read once in HBM (A6000 at 8K: 252 rows x 16 KiB = 3.9 MiB
-    # of 6 MiB; A100 at 32K: 432 x 64 KiB = 27 MiB of 40 MiB, at 45056 keys 37.1 MiB)
-    ("a6000", 8192, 4), ("a100", 32768, 4), ("a100", 45056, 4),
+    # of 6 MiB; A100 at 32K: 432 x 64 KiB = 27 MiB of 40 MiB, at 45056 keys 37.1 MiB); the long
+    # rows with 2 heads, whose S and P fit the 80 GB HBM (16 heads' would not)
+    ("a6000", 8192, 16, 4), ("a100", 32768, 16, 4), ("a100", 45056, 2, 4),
     # they do not (A6000 at 16K: 252 x 32 KiB = 7.9 MiB; A100 at 64K: 54 MiB): every pass reads
     # S from HBM, three reads of S instead of one; evaluated, no longer refused for shared memory
-    ("a6000", 16384, 6), ("a100", 65536, 6),
+    ("a6000", 16384, 16, 6), ("a100", 65536, 2, 6),
 ])
-def test_block_softmax_rereads_its_row_from_l2_where_the_rows_fit(arch_name, n, passes):
-    assert _passes(arch_name, n)[0] == pytest.approx(passes)
+def test_block_softmax_rereads_its_row_from_l2_where_the_rows_fit(arch_name, n, heads, passes):
+    assert _passes(arch_name, n, heads)[0] == pytest.approx(passes)
 
 
 def test_block_softmax_rereads_are_l2_traffic_on_h100():
@@ -326,17 +327,18 @@ def _gemm_blocks(m, key: str) -> dict[str, int]:
 
 
 def test_gemm_kernels_beyond_l2_run_in_wave_blocks():
-    # A6000 at 32K keys, 16 heads of 128: QK^T's whole grid holds a 64-deep chunk of a head's
-    # whole Q and K in L2 (4 + 4 MiB of 6 MiB), PV its whole 8 MiB O; refused before. In blocks
-    # of one wave (84 SMs: 64 tiles, the nearest divisor of the 256 x 256 tiles, square 8 x 8;
-    # PV's 256 x 1 tiles, 64 x 1) L2 holds one block's: QK^T reads Q and K 256 / 8 = 32 times
-    # (once per block column / row), PV reads V 256 / 64 = 4 times; S, P and O move once
-    arch, n = load_arch("a6000"), 32768
-    a = Attention(1, 16, 128, n)
+    # A6000 at 32K keys, 2 heads of 128 (16 heads' S and P would not fit its 48 GB): QK^T's
+    # whole grid holds a 64-deep chunk of a head's whole Q and K in L2 (4 + 4 MiB of 6 MiB), PV
+    # its whole 8 MiB O; refused before. In blocks of one wave (84 SMs: 64 tiles, the nearest
+    # divisor of the 256 x 256 tiles, square 8 x 8; PV's 256 x 1 tiles, 64 x 1) L2 holds one
+    # block's: QK^T reads Q and K 256 / 8 = 32 times (once per block column / row), PV reads V
+    # 256 / 64 = 4 times; S, P and O move once
+    arch, n, heads = load_arch("a6000"), 32768, 2
+    a = Attention(1, heads, 128, n)
     m = standard(a, arch).mapping
     assert _gemm_blocks(m, "QK") == {"p": 32, "m": 32} and _gemm_blocks(m, "AV") == {"p": 4}
     assert resident_bytes(costs(m, arch))["l2"] <= arch.memories["l2"].capacity_bytes
-    nd, nn = 16 * n * 128 * 2, 16 * n * n * 2  # an N x d and an N x N tensor, all heads
+    nd, nn = heads * n * 128 * 2, heads * n * n * 2  # an N x d and an N x N tensor, all heads
     per = {e["einsum"]: e["bytes"]["hbm"] for e in evaluate_gpu("standard", a, arch)["einsums"]}
     assert per["QK"] == nn + 2 * 32 * nd and per["AV"] == nn + 4 * nd + nd
     # the whole grid (what no longer fits) reads each operand once: 62 + 3 N x d reads fewer
