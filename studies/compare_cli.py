@@ -11,6 +11,7 @@ from rich.console import Console
 from rich.table import Table
 
 from archsim.spec import load_arch
+from einsum_cascades import CascadeError
 
 from .evaluate import design, evaluate as evaluate_design
 from .evaluate_cli import workload
@@ -18,6 +19,8 @@ from .workloads import label, parse_counts
 from .html import write_html
 
 out = Console(markup=False, highlight=False)
+#: a row's figures (None where the point does not run)
+METRICS = ("latency_s", "energy_pj", "traffic_bytes", "speedup", "energy_ratio")
 
 
 def compare(
@@ -65,13 +68,20 @@ def compare(
     for n in parse_counts(seq):
         base = None
         for d, a in pairs:
-            r = evaluate_design(d.build(w, n, a), a)
+            row = {"design": d.name, "arch": a.name, "seq_len": label(n)}
+            try:
+                r = evaluate_design(d.build(w, n, a), a)
+            except (CascadeError, ValueError) as exc:  # a point that does not run (e.g. OOM)
+                rows.append(row | dict.fromkeys(METRICS) | {"error": str(exc)})
+                continue
             base = base or r
-            rows.append({"design": d.name, "arch": a.name, "seq_len": label(n),
-                         "latency_s": r["latency_s"], "energy_pj": r["energy_pj"],
-                         "traffic_bytes": r["traffic_bytes"],
-                         "speedup": base["latency_s"] / r["latency_s"],
-                         "energy_ratio": r["energy_pj"] / base["energy_pj"]})
+            rows.append(row | {"latency_s": r["latency_s"], "energy_pj": r["energy_pj"],
+                               "traffic_bytes": r["traffic_bytes"],
+                               "speedup": base["latency_s"] / r["latency_s"],
+                               "energy_ratio": r["energy_pj"] / base["energy_pj"],
+                               "error": None})
+    if all(r["error"] for r in rows):
+        raise ValueError(rows[0]["error"])
     if html is not None:
         import plotly.express as px
         write_html(px.line(rows, x="seq_len", y="latency_s", color="design", log_y=True,
@@ -85,7 +95,13 @@ def compare(
     for col in ("seq", "design", "arch", "latency_s", "energy (J)", "DRAM GB", "speedup", "energy"):
         t.add_column(col)
     for r in rows:
+        if r["error"]:
+            t.add_row(r["seq_len"], r["design"], r["arch"], *(["-"] * 5))
+            continue
         t.add_row(r["seq_len"], r["design"], r["arch"], f"{r['latency_s']:.4g}",
                   f"{r['energy_pj'] / 1e12:.4g}", f"{r['traffic_bytes'] / 1e9:.4g}",
                   f"{r['speedup']:.2f}x", f"{r['energy_ratio']:.3f}")
     out.print(t)
+    for r in rows:
+        if r["error"]:
+            out.print(f"{r['design']} at {r['seq_len']}: {r['error']}")

@@ -11,11 +11,12 @@ from dataclasses import dataclass
 from typing import Callable
 
 from archsim.estimator import ArchArrays, estimate
+from archsim.units import format_size
 from energy import energy_pj, price_list
 from mappers import gpu
 from mappers.compile import compile_mapping
 from mappers.mapping import Mapping, MappingError
-from mappers.plain import costs
+from mappers.plain import costs, root_live_bytes
 from mappers.search import SearchResult
 from mappers.flat import cascade, flat, flat_configuration
 from mappers.spatial import fusemax, search_one_pass, unfused
@@ -163,11 +164,30 @@ def measure(m: Mapping, arch, accounting: str = "complete"):
     return arrays, r, e
 
 
+def hbm_fits(m: Mapping, arch) -> None:
+    """A GPU mapping whose tensors live in HBM at once (`plain.root_live_bytes`) exceed it is
+    refused in one line: the GPU would run out of memory. (A spatial array's DRAM is
+    unbounded; storage designs place their tensors themselves.)"""
+    if arch.substrate != "gpu":
+        return
+    root = arch.roots()[0]
+    live, tensors = root_live_bytes(m, root)
+    cap = arch.memories[root].capacity_bytes
+    if live > cap:
+        top = ", ".join(f"{t} {b / 1e9:.1f} GB" for t, b in
+                        sorted(tensors.items(), key=lambda kv: -kv[1])[:3])
+        raise ValueError(f"out of memory: the {m.cascade.name} mapping holds {live / 1e9:.1f} GB "
+                         f"in {root} at once ({top}), more than the {format_size(cap)} of "
+                         f"'{arch.name}'")
+
+
 def score(m: Mapping, arch, accounting: str = "complete",
           assumptions: tuple[str, ...] = ()) -> dict:
     """Latency (ideal / compute / transfer), energy, DRAM traffic and utilisation of a mapping:
     the scalars of `evaluate` without its per-Einsum rows (what a sweep keeps per point);
-    `assumptions` (the design's) are reported after the estimator's."""
+    `assumptions` (the design's) are reported after the estimator's. A GPU mapping must fit
+    its HBM (`hbm_fits`)."""
+    hbm_fits(m, arch)
     arrays, r, e = measure(m, arch, accounting)
     root = [lvl for lvl in arrays.levels if arch.memories[lvl].parent is None]
     return {

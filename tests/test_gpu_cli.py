@@ -58,7 +58,7 @@ def test_evaluate_gpu_defaults_to_h100_and_decode_phase():
     (["--mapper", "fa3", "--seq", "1K", "--arch", "a6000"], "'a6000' is not a Hopper GPU"),
     (["--mapper", "fa3", "--seq", "1K", "--arch", "b200"], "'b200' is not a Hopper GPU"),
     # 16 heads' S and P at 64K keys are 2 x 137 GB: more than the H100's 80 GiB
-    (["--mapper", "standard", "--seq", "64K"], "out of memory: standard holds 276.0 GB"),
+    (["--mapper", "standard", "--seq", "64K"], "out of memory: the three_pass_recompute mapping holds 276.0 GB"),
 ])
 def test_gpu_bad_input_is_one_line(args, words):
     r = runner.invoke(app, BASE[:1] + ["--batch", "1", "--heads", "16"] + (
@@ -111,3 +111,19 @@ def test_hbm_live_bytes_are_what_the_kernels_hold_at_once():
     assert evaluate_gpu("fa2", a, h100)["hbm_live_bytes"] == 4 * nd
     causal = evaluate_gpu("standard", Attention(1, 16, 128, n, causal=True), h100)
     assert causal["hbm_live_bytes"] == 4 * nd + 2 * nn + n * n * 2  # the mask beside S and MS
+
+
+def test_compare_marks_a_point_that_does_not_fit_and_goes_on():
+    # standard's S and P at 64K (16 heads) exceed the H100's HBM: that row is an error, the
+    # others are scored; only when nothing runs is the comparison refused
+    args = ["compare", "--arch", "h100", "--designs", "fa2,standard", "--batch", "1", "--heads",
+            "16", "--head-dim", "128", "--seq", "16K,64K"]
+    rows = json.loads(runner.invoke(app, args + ["-f", "json"]).output)
+    bad = [r for r in rows if r["error"]]
+    assert [(r["design"], r["seq_len"]) for r in bad] == [("standard", "64K")]
+    assert "out of memory" in bad[0]["error"] and bad[0]["latency_s"] is None
+    assert all(r["latency_s"] > 0 for r in rows if not r["error"])
+    table = runner.invoke(app, args)
+    assert table.exit_code == 0 and "standard at 64K: out of memory" in table.output
+    alone = runner.invoke(app, args[:4] + ["standard"] + args[5:-1] + ["64K"])
+    assert alone.exit_code == 2 and "out of memory" in alone.output
