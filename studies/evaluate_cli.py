@@ -139,6 +139,7 @@ def print_report(r: dict) -> None:
     if "tflops" in r:
         t.add_row("throughput", f"{r['tflops']:.4g} TFLOP/s")
         t.add_row("tiles, occupancy", f"{r['tiles']}, {r['occupancy']} CTA(s) per SM")
+        t.add_row("HBM held at once", f"{r['hbm_live_bytes'] / 1e9:.6g} GB")
     t.add_row("energy", f"{r['energy_pj'] / 1e12:.6g} J ({r['accounting']} accounting)")
     t.add_row("DRAM traffic", f"{r['traffic_bytes'] / 1e9:.6g} GB")
     for u, v in r["utilisation"].items():
