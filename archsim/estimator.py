@@ -29,7 +29,7 @@ SEQUENTIAL, PIPELINED = 0, 1
 ASSUMPTIONS = (
     "compute time = sum over ops of ops * cycles_per_op / PEs used / frequency",
     "a unit keeps at most its spec's `attainable` share of its PEs busy (1 unless the spec"
-    " gives a measured ceiling)",
+    " gives a measured ceiling), round by round (a full wave is capped, its tail may not be)",
     "memory time = (read + write bytes) / bandwidth per level; link time = bytes / bandwidth",
     "within an Einsum, compute and its transfers overlap fully (time = max)",
     "sequential stage: Einsums add; pipelined stage of N epochs: sum_u b_u/N + (N-1) max_u b_u/N,"
@@ -100,6 +100,8 @@ class MappingBatch:
     stage_mode: np.ndarray    # [n|1, S] int: SEQUENTIAL or PIPELINED
     stage_epochs: np.ndarray  # [n|1, S] epochs of a pipelined stage
     rf_accesses: np.ndarray | None = None  # [n|1, E] register-file accesses, all PEs (words)
+    rounds: np.ndarray | None = None  # [n|1, E] rounds of each Einsum's stage (default 1)
+    tail: np.ndarray | None = None    # [n|1, E] the last round's share of a full one (default 1)
 
     def __len__(self) -> int:
         return max(getattr(self, f.name).shape[0] for f in fields(self)
@@ -142,9 +144,13 @@ def estimate(arch: ArchArrays, batch: MappingBatch, out: Estimate | None = None)
         out = Estimate(np.zeros(n), np.zeros(n), np.zeros(n), np.zeros(n), np.zeros((n, U)),
                        np.zeros((n, U)), np.zeros((n, S)), np.zeros((n, L)), np.zeros((n, L)),
                        np.zeros((n, K)), np.zeros((n, U, A)))
+    ones = np.ones((1, batch.unit.shape[-1]))
     _estimate(
         np.ascontiguousarray(batch.unit, np.int64), np.ascontiguousarray(batch.ops, float),
-        np.ascontiguousarray(batch.lanes_used, float), np.ascontiguousarray(batch.read_bytes, float),
+        np.ascontiguousarray(batch.lanes_used, float),
+        np.ascontiguousarray(ones if batch.rounds is None else batch.rounds, float),
+        np.ascontiguousarray(ones if batch.tail is None else batch.tail, float),
+        np.ascontiguousarray(batch.read_bytes, float),
         np.ascontiguousarray(batch.write_bytes, float), np.ascontiguousarray(batch.link_bytes, float),
         np.ascontiguousarray(batch.stage, np.int64), np.ascontiguousarray(batch.stage_mode, np.int64),
         np.ascontiguousarray(batch.stage_epochs, float),
@@ -163,12 +169,25 @@ def estimate(arch: ArchArrays, batch: MappingBatch, out: Estimate | None = None)
 
 
 @njit(cache=True)
+def capped_seconds(cycles: float, lanes: float, attainable: float, rounds: float, tail: float,
+                   freq: float) -> float:
+    """Seconds an Einsum's PE-`cycles` take on `lanes` PEs in use (averaged over its `rounds`,
+    the last holding `tail` of a full one) on a unit that keeps at most `attainable` PEs busy
+    at once: each round is held to the cap on its own (a full wave is, its tail may not be)."""
+    full = lanes * rounds / (rounds - 1.0 + tail)  # PEs a full round uses
+    if full <= attainable:
+        return cycles / lanes / freq
+    per = cycles / (rounds - 1.0 + tail)  # PE-cycles of a full round
+    return ((rounds - 1.0) * per / attainable + tail * per / min(tail * full, attainable)) / freq
+
+
+@njit(cache=True)
 def _row(arr_rows: int, i: int) -> int:
     return i if arr_rows > 1 else 0
 
 
 @njit(cache=True)
-def _estimate(unit, ops, lanes_used, rd, wr, lk, stage, mode, epochs,
+def _estimate(unit, ops, lanes_used, rounds, tail, rd, wr, lk, stage, mode, epochs,
               cpo, lanes, attainable, freq, act, bw, link_bw,
               latency, ideal, compute, transfer, busy, util, stage_s, rd_out, wr_out, lk_out,
               actions):  # pragma: no cover - compiled; covered through estimate()
@@ -190,6 +209,7 @@ def _estimate(unit, ops, lanes_used, rd, wr, lk, stage, mode, epochs,
     e_cycles = np.zeros(E)             # PE-cycles of each Einsum (reused when ops are shared)
     for i in range(n):
         iu, io, il = _row(unit.shape[0], i), _row(ops.shape[0], i), _row(lanes_used.shape[0], i)
+        iq, it = _row(rounds.shape[0], i), _row(tail.shape[0], i)
         ir, iw, ik = _row(rd.shape[0], i), _row(wr.shape[0], i), _row(lk.shape[0], i)
         ist, im, ie = _row(stage.shape[0], i), _row(mode.shape[0], i), _row(epochs.shape[0], i)
         stage_busy[:, :] = 0.0
@@ -218,8 +238,8 @@ def _estimate(unit, ops, lanes_used, rd, wr, lk, stage, mode, epochs,
                         for a in range(A):
                             actions[i, u, a] += n_op * act[u, o, a]
                 e_cycles[e] = cycles
-            used = min(lanes_used[il, e], attainable[u])
-            t_comp = cycles / used / freq[u]
+            t_comp = capped_seconds(cycles, lanes_used[il, e], attainable[u], rounds[iq, e],
+                                    tail[it, e], freq[u])
             work_s[u] += cycles / lanes[u] / freq[u]
             useful[u] += cycles / freq[u]
             busy[i, u] += t_comp

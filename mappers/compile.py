@@ -115,6 +115,8 @@ class Rows:
     #                     stage's parallel instances), rounds of each stage
     ops: np.ndarray     # [n, E, O] ops of each Einsum, all instances
     epochs: np.ndarray  # [n, S] fixed epochs of each stage times its rounds
+    rounds: np.ndarray  # [n, E] rounds of each Einsum's stage
+    tail: np.ndarray    # [n, E] its last round's share of a full one (Mapping.einsum_tail)
 
     @classmethod
     def stack(cls, rows: list["Rows"]) -> "Rows":
@@ -137,7 +139,9 @@ def rows_of(m: Mapping, arrays: ArchArrays) -> Rows:
               + [float(m.stage_rounds(st)) for st in stages])
     return Rows(np.array([[float(full[r]) for em in m.einsums for r in work[em.einsum].space]]),
                 np.array([params]), op_arr,
-                np.array([[float(st.epochs * m.stage_rounds(st)) for st in stages]]))
+                np.array([[float(st.epochs * m.stage_rounds(st)) for st in stages]]),
+                np.array([[float(m.einsum_rounds(em.einsum)) for em in m.einsums]]),
+                np.array([[m.einsum_tail(em.einsum) for em in m.einsums]]))
 
 
 @dataclass
@@ -387,7 +391,7 @@ class Template:
                  kernel.spans, rd, wr, lk, lanes, epochs, rf, valid,
                  np.zeros((0, L)) if footprint is None else footprint)
         return MappingBatch(s.unit, row.ops, lanes, rd, wr, lk, s.stage, s.stage_mode,
-                            epochs, rf), valid
+                            epochs, rf, row.rounds, row.tail), valid
 
 
 #: Templates by (family, architecture topology), holding their cascade (its id is in the

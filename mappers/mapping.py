@@ -175,6 +175,14 @@ class Mapping:
         return next((self.stage_rounds(st) for st in self.stages_or_default()
                      if einsum in st.einsums), self.rounds)
 
+    def einsum_tail(self, einsum: str) -> float:
+        """The last round's instances over a full round's for the stage that runs an Einsum
+        (1 where the rounds divide evenly): a unit's `attainable` cap binds round by round."""
+        stage = next((st for st in self.stages_or_default() if einsum in st.einsums), None)
+        par = stage.parallel_instances if stage and stage.parallel_instances else \
+            self.parallel_instances
+        return min(1.0, max(self.instances / par - (self.einsum_rounds(einsum) - 1), 1e-12))
+
     def stages_or_default(self) -> tuple[Stage, ...]:
         """The schedule; by default each bound Einsum is its own sequential stage."""
         return self.stages or tuple(Stage((m.einsum,)) for m in self.einsums)

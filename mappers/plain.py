@@ -36,6 +36,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
+from archsim.estimator import capped_seconds
 from einsum_cascades.ir import Ref, refs
 
 from .mapping import (EinsumMapping, Loop, Mapping, MappingError, Route, Stage, epoch_ranks,
@@ -297,7 +298,8 @@ def evaluate(m: Mapping, arch, ops: dict[str, dict[str, float]] | None = None
             ec = per[key]
             unit = arch.computes[ec.unit]
             cycles = sum(n * unit.ops[op].cycles for op, n in ec.ops.items())
-            t_c = cycles / min(ec.lanes_used, unit.attainable_lanes) / unit.frequency_hz
+            t_c = capped_seconds(cycles, ec.lanes_used, unit.attainable_lanes,
+                                 m.einsum_rounds(key), m.einsum_tail(key), unit.frequency_hz)
             busy[ec.unit] = busy.get(ec.unit, 0.0) + t_c
             t_m = 0.0
             for lvl in ec.read_bytes:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable
 
-from archsim.estimator import ArchArrays, estimate
+from archsim.estimator import ArchArrays, capped_seconds, estimate
 from archsim.units import format_size
 from energy import energy_pj, price_list
 from mappers import gpu
@@ -215,7 +215,9 @@ def evaluate(m: Mapping, arch, accounting: str = "complete",
         cycles = sum(n * unit.ops[op].cycles for op, n in ec.ops.items())
         einsums.append({
             "einsum": key, "unit": ec.unit, "ops": ec.ops, "pes_used": ec.lanes_used,
-            "compute_s": cycles / min(ec.lanes_used, unit.attainable_lanes) / unit.frequency_hz,
+            "compute_s": capped_seconds(cycles, ec.lanes_used, unit.attainable_lanes,
+                                        m.einsum_rounds(key), m.einsum_tail(key),
+                                        unit.frequency_hz),
             "bytes": {lvl: ec.read_bytes[lvl] + ec.write_bytes[lvl] for lvl in ec.read_bytes}})
     head = {"cascade": m.cascade.name, "arch": arch.name, "shapes": m.shapes,
             "instances": m.instances}

@@ -49,9 +49,10 @@ FA3_GAP = (
     "the model's FA3 overlaps softmax with the GEMMs as documented (ping-pong of two consumer "
     "warpgroups, intra-warpgroup pipelining; FA3 paper Sec. 3.1-3.2), so it is tensor-core bound "
     "at the H100's measured sustained ceiling (the spec's attainable 0.839: 830 TFLOP/s, the best "
-    "dense GEMMs measured on the part, h100_gemm.csv): 827-830 TFLOP/s at head dim 128 (FA3 "
-    "paper ~480-648), 823-830 at head dims 64 and 256 and causal (~473-756). The FA3 release "
-    "measured on 2026-06-02 at the paper's 8K shape runs 757 (h100_measured.csv; model +10%), "
+    "dense GEMMs measured on the part, h100_gemm.csv, held wave by wave): 815-821 TFLOP/s at "
+    "head dim 128 (FA3 paper ~480-648), 803-821 at head dims 64 and 256 and causal (~473-756). "
+    "The FA3 release measured on 2026-06-02 at the paper's 8K shape runs 757 (h100_measured.csv; "
+    "model +8.5%), "
     "where the paper's 2024 kernel ran ~646: the published gap is the paper kernel's, whose "
     "overlap is 'not as clean as depicted' (ablation 661 / 582 / 570 TFLOP/s); no source "
     "quantifies that loss per shape, and the fall to ~497 at head dim 64 (exp time = GEMM time "
@@ -72,8 +73,7 @@ def test_fa3_h100_forward_within_10pct(h100, n, pub):
 def test_fa3_h100_other_shapes_within_10pct(h100, d, causal, pub):
     # FA3 paper Fig. 5 at 16K (head dims 64 and 256; causal), chart values as transcribed
     # (studies/data/flashattention/SOURCE.md); at head dim 256 (exps a quarter of the GEMM
-    # time) the published ~756 is near the tensor cores' ceiling, as the model is (830: +9.8%,
-    # inside the bar by 0.2%, so a small model change can flip it)
+    # time) the published ~756 is near the tensor cores' ceiling, as the model is (821: +8.7%)
     assert tflops("fa3", 16384, h100, d, causal) == pytest.approx(pub, rel=TOL)
 
 
@@ -85,22 +85,13 @@ def test_h100_tensor_ceiling_stays_the_best_measured_gemm():
     assert c["model_ceiling_tflops"] == pytest.approx(c["best_gemm_tflops"], rel=0.002)
 
 
-FA3_CAUSAL_MEASURED = pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
-    "causal FA3 at 8K, measured 738.3 TFLOP/s (2026-06-02), model 817 (+10.7%): the model's "
-    "causal FA3 visits (N + Br) / 2 keys per query tile at the tensor cores' ceiling and loses "
-    "1.6% to the diagonal tiles computed in full (817 vs 830 non-causal), the kernel 2.5% (738 "
-    "vs 757); its non-causal point is already +9.7%, and nothing models what the mask costs "
-    "beyond the visited tiles (the masking itself, the causal tile schedule)"))
-
-
 @pytest.mark.parametrize("row", [
-    pytest.param(r, id=f"{r['kernel']}-causal-{r['causal']}", marks=FA3_CAUSAL_MEASURED
-                 if (r["kernel"], r["causal"]) == ("fa3", "true") else ())
+    pytest.param(r, id=f"{r['kernel']}-causal-{r['causal']}")
     for r in fa.published("h100_measured.csv")])
 def test_h100_measured_within_10pct(row):
     # a dated third-party H100 measurement of flash-attention's own benchmark (h100_measured.csv,
     # SOURCE.md): batch 2, 16 heads of 128, 8K, the FA3 paper's shape at that length. FA3
-    # passes at +9.7% and FA2 at -8.8%, both near the bar
+    # passes at +8.5% (causal +8.4%) and FA2 at -8.8%, near the bar
     r = next(m for m in fa.measured_rows() if (m["kernel"], str(m["causal"]).lower()) ==
              (row["kernel"], row["causal"]))
     assert r["tflops"] == pytest.approx(float(row["measured_tflops"]), rel=TOL)
@@ -118,7 +109,7 @@ def test_fa3_exp_to_gemm_time_is_64_over_head_dim(h100, d):
     u, bc = r["utilisation"], r["tiles"][1]
     assert u["sfu"] / u["tensor_core"] == pytest.approx(64 / d * (1 + 1 / bc), rel=0.01)
     busy_tensor = u["tensor_core"] / h100.computes["tensor_core"].attainable
-    assert busy_tensor == pytest.approx(1.0, rel=0.01)
+    assert 0.97 <= busy_tensor <= 1.0  # the last wave's CTAs, fewer than the cap, run under it
     assert max(u["sfu"], u["cuda_core"]) <= busy_tensor
 
 

@@ -100,6 +100,24 @@ def test_one_more_cta_than_sms_takes_two_waves(h100):
     assert t[264] == pytest.approx(t[133], rel=0.02)
 
 
+def test_the_tensor_ceiling_holds_wave_by_wave(h100):
+    # with h100's sustained ceiling (attainable 0.839) a full wave of 132 compute-bound CTAs
+    # takes 1 / 0.839 of its peak time, and the tail wave's lone CTA (2048 of 226,812 sustained
+    # lanes) runs at its own full rate: 133 CTAs take (1 / 0.839 + 1) peak waves, 264 take two
+    # capped ones; the plain model agrees
+    peak = h100.with_overrides(("tensor_core.attainable=1",))
+
+    def waves(h: int, arch) -> float:
+        m = one_pass(Attention(1, h, 128, 128, keys=16384, kv_heads=1), arch, 128, 128, "fa3")
+        assert plain_evaluate(m, arch)["latency_s"] == pytest.approx(latency(m, arch), rel=1e-9)
+        return latency(m, arch)
+
+    one = waves(132, peak)
+    assert waves(132, h100) / one == pytest.approx(1 / 0.839, rel=0.02)
+    assert waves(133, h100) / one == pytest.approx(1 / 0.839 + 1, rel=0.03)
+    assert waves(264, h100) / one == pytest.approx(2 / 0.839, rel=0.02)
+
+
 @pytest.mark.parametrize("kind", ["fa2", "fa3"])
 def test_causal_mask_about_halves_the_work(h100, kind):
     full = evaluate_gpu(kind, Attention(4, 16, 128, 8192), h100)
