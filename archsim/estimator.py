@@ -238,8 +238,11 @@ def _estimate(unit, ops, lanes_used, rounds, tail, rd, wr, lk, stage, mode, epoc
                         for a in range(A):
                             actions[i, u, a] += n_op * act[u, o, a]
                 e_cycles[e] = cycles
-            t_comp = capped_seconds(cycles, lanes_used[il, e], attainable[u], rounds[iq, e],
-                                    tail[it, e], freq[u])
+            if attainable[u] >= lanes[u]:  # no ceiling: the common case, kept cheap
+                t_comp = cycles / lanes_used[il, e] / freq[u]
+            else:
+                t_comp = capped_seconds(cycles, lanes_used[il, e], attainable[u], rounds[iq, e],
+                                        tail[it, e], freq[u])
             work_s[u] += cycles / lanes[u] / freq[u]
             useful[u] += cycles / freq[u]
             busy[i, u] += t_comp
