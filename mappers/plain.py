@@ -285,6 +285,15 @@ def epochs_of(m: Mapping, stage: Stage, arch) -> int:
                                    if not lp.spatial and lp.rank in ranks)
 
 
+def compute_seconds(m: Mapping, key: str, ec: EinsumCost, arch) -> float:
+    """An Einsum's compute time: its ops' cycles over the PEs it uses, held to its unit's
+    `attainable` share round by round (`capped_seconds`, as the Numba estimator does)."""
+    unit = arch.computes[ec.unit]
+    cycles = sum(n * unit.ops[op].cycles for op, n in ec.ops.items())
+    return capped_seconds(cycles, ec.lanes_used, unit.attainable_lanes, m.einsum_rounds(key),
+                          m.einsum_tail(key), unit.frequency_hz)
+
+
 def evaluate(m: Mapping, arch, ops: dict[str, dict[str, float]] | None = None
              ) -> dict[str, float]:
     """Latency and its split of one mapping, composed from the schedule (plain Python)."""
@@ -296,10 +305,7 @@ def evaluate(m: Mapping, arch, ops: dict[str, dict[str, float]] | None = None
         seq = seq_c = seq_m = 0.0
         for key in stage.einsums:
             ec = per[key]
-            unit = arch.computes[ec.unit]
-            cycles = sum(n * unit.ops[op].cycles for op, n in ec.ops.items())
-            t_c = capped_seconds(cycles, ec.lanes_used, unit.attainable_lanes,
-                                 m.einsum_rounds(key), m.einsum_tail(key), unit.frequency_hz)
+            t_c = compute_seconds(m, key, ec, arch)
             busy[ec.unit] = busy.get(ec.unit, 0.0) + t_c
             t_m = 0.0
             for lvl in ec.read_bytes:

@@ -10,13 +10,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable
 
-from archsim.estimator import ArchArrays, capped_seconds, estimate
+from archsim.estimator import ArchArrays, estimate
 from archsim.units import format_size
 from energy import energy_pj, price_list
 from mappers import gpu
 from mappers.compile import compile_mapping
 from mappers.mapping import Mapping, MappingError
-from mappers.plain import costs, root_live_bytes
+from mappers.plain import compute_seconds, costs, root_live_bytes
 from mappers.search import SearchResult
 from mappers.flat import cascade, flat, flat_configuration
 from mappers.spatial import fusemax, search_one_pass, unfused
@@ -211,13 +211,9 @@ def evaluate(m: Mapping, arch, accounting: str = "complete",
     per = costs(m, arch)
     einsums = []
     for key, ec in per.items():
-        unit = arch.computes[ec.unit]
-        cycles = sum(n * unit.ops[op].cycles for op, n in ec.ops.items())
         einsums.append({
             "einsum": key, "unit": ec.unit, "ops": ec.ops, "pes_used": ec.lanes_used,
-            "compute_s": capped_seconds(cycles, ec.lanes_used, unit.attainable_lanes,
-                                        m.einsum_rounds(key), m.einsum_tail(key),
-                                        unit.frequency_hz),
+            "compute_s": compute_seconds(m, key, ec, arch),
             "bytes": {lvl: ec.read_bytes[lvl] + ec.write_bytes[lvl] for lvl in ec.read_bytes}})
     head = {"cascade": m.cascade.name, "arch": arch.name, "shapes": m.shapes,
             "instances": m.instances}
