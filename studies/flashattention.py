@@ -76,15 +76,16 @@ def _forward_row(kernel: str, head_dim: int, causal: bool, n: int, pub: float | 
 
 
 def measured_rows() -> list[dict]:
-    """The model beside the dated H100 measurements of `h100_measured.csv` (a third-party run
-    of flash-attention's own benchmark; SOURCE.md)."""
+    """The model beside the dated third-party H100 measurements of `h100_measured.csv` (runs of
+    flash-attention's benchmark and of tritonbench; SOURCE.md), each row naming its run."""
     rows = []
     for r in published("h100_measured.csv"):
         row = _forward_row(r["kernel"], int(r["head_dim"]), r["causal"] == "true",
                            int(r["seq_len"]), float(r["measured_tflops"]), load_arch(r["arch"]),
                            int(r["batch"]), int(r["heads"]))
         rows.append({("measured_tflops" if k == "published_tflops" else k): v
-                     for k, v in row.items()} | {"date": r["date"]})
+                     for k, v in row.items()}
+                    | {k: r[k] for k in ("measured_kernel", "date", "run")})
     return rows
 
 

@@ -152,8 +152,9 @@ def flashattention(
     """FlashAttention 1/2/3, Flash-Decoding, LeanAttention: the GPU-tile model beside published.
 
     H100 forward TFLOP/s of FA3, FA2 and standard attention at 512..16K (FA3 paper) and of FA3
-    and FA2 at 16K for head dims 64 and 256 and causal (same paper), FA3 and FA2 beside a dated
-    third-party H100 measurement (2026-06-02) and the tensor cores' ceiling beside the best
+    and FA2 at 16K for head dims 64 and 256 and causal (same paper), FA3 and FA2 (PyTorch SDPA
+    among them) beside dated third-party H100 measurements (2024-12 to 2026-09) and the tensor
+    cores' ceiling beside the best
     dense GEMM measured on the part, A100 forward TFLOP/s of
     FA2 and standard attention at head dims 64 and 128, with and without the causal mask,
     512..16K (FA2 paper Fig. 5, chart reads), FA2's A100 peak (FA2 paper), FA1's GPT-2 medium
@@ -208,10 +209,12 @@ def write_flashattention(out_dir: Path, tables: dict[str, list[dict]]) -> None:
         fig.add_scatter(x=x, y=[r["published_tflops"] for r in pts], line_dash="dot",
                         name=f"{kernel} (published)")
         seen = [r for r in tables["h100_measured"] if r["kernel"] == kernel and not r["causal"]]
-        if seen:
-            fig.add_scatter(x=[r["seq_len"] for r in seen], y=[r["measured_tflops"] for r in seen],
+        for run in dict.fromkeys(r["run"] for r in seen):  # one marker trace per run, in order
+            pts = [r for r in seen if r["run"] == run]
+            fig.add_scatter(x=[r["seq_len"] for r in pts], y=[r["measured_tflops"] for r in pts],
                             mode="markers", marker_symbol="x", marker_size=10,
-                            name=f"{kernel} (measured {seen[0]['date']})")
+                            name=f"{kernel} (measured {pts[0]['date']}, {run}; "
+                                 f"batch {pts[0]['batch']} x {pts[0]['heads']} heads)")
     ceiling = tables["h100_gemm_ceiling"][0]
     fig.add_hline(y=ceiling["best_gemm_tflops"], line_dash="dash", line_color="grey",
                   annotation_text=f"best measured dense GEMM ({ceiling['best_gemm']})")
@@ -275,16 +278,20 @@ def print_flashattention(tables: dict[str, list[dict]]) -> None:
         h.add_row(r["kernel"], str(r["head_dim"]), str(r["causal"]), f(r["tflops"], ".0f"),
                   f(r["published_tflops"], ".0f"), f(r["ratio"], ".2f"), r["tiles"])
     out.print(h)
-    dates = ", ".join(sorted({r["date"] for r in tables["h100_measured"]}))
-    m = Table(title=f"H100 forward TFLOP/s: attnsim / measured {dates} (a third-party run of "
-                    "flash-attention's benchmark_attn.py; studies/data/flashattention/SOURCE.md)")
-    for col in ("kernel", "batch x heads x d", "causal", "seq", "attnsim", "measured", "ratio"):
+    m = Table(title="H100 forward TFLOP/s: attnsim / measured (dated third-party runs, listed "
+                    "below; studies/data/flashattention/SOURCE.md)")
+    for col in ("kernel", "b x h x d", "seq", "attnsim", "measured", "ratio", "run"):
         m.add_column(col)
+    runs = list(dict.fromkeys((r["date"], r["run"]) for r in tables["h100_measured"]))
     for r in tables["h100_measured"]:
-        m.add_row(r["kernel"], f"{r['batch']}x{r['heads']}x{r['head_dim']}", str(r["causal"]),
-                  str(r["seq_len"]), f(r["tflops"], ".0f"), f(r["measured_tflops"], ".0f"),
-                  f(r["ratio"], ".2f"))
+        ran = "" if r["measured_kernel"] == r["kernel"] else f" ({r['measured_kernel']})"
+        m.add_row(r["kernel"] + ran + (" causal" if r["causal"] else ""),
+                  f"{r['batch']}x{r['heads']}x{r['head_dim']}", str(r["seq_len"]),
+                  f(r["tflops"], ".0f"), f(r["measured_tflops"], ".0f"), f(r["ratio"], ".2f"),
+                  str(runs.index((r["date"], r["run"])) + 1))
     out.print(m)
+    for k, (date, run) in enumerate(runs, 1):
+        out.print(f"  run {k}: {run}, {date}")
     c = tables["h100_gemm_ceiling"][0]
     out.print(f"H100 tensor cores: peak {c['peak_tflops']:.0f} TFLOP/s x attainable "
               f"{c['attainable']} = {c['model_ceiling_tflops']:.0f} in the model; best measured "

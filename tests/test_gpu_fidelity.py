@@ -49,15 +49,16 @@ FA3_GAP = (
     "the model's FA3 overlaps softmax with the GEMMs as documented (ping-pong of two consumer "
     "warpgroups, intra-warpgroup pipelining; FA3 paper Sec. 3.1-3.2), so it is tensor-core bound "
     "at the H100's measured sustained ceiling (the spec's attainable 0.839: 830 TFLOP/s, the best "
-    "dense GEMMs measured on the part, h100_gemm.csv, held wave by wave): 815-821 TFLOP/s at "
-    "head dim 128 (FA3 paper ~480-648), 803-821 at head dims 64 and 256 and causal (~473-756). "
-    "The FA3 release measured on 2026-06-02 at the paper's 8K shape runs 757 (h100_measured.csv; "
-    "model +8.5%), "
-    "where the paper's 2024 kernel ran ~646: the published gap is the paper kernel's, whose "
-    "overlap is 'not as clean as depicted' (ablation 661 / 582 / 570 TFLOP/s); no source "
-    "quantifies that loss per shape, and the fall to ~497 at head dim 64 (exp time = GEMM time "
-    "there: 64 / head dim) says its exps were not hidden, so nothing is fitted "
-    "(docs/gpu-model.md)")
+    "dense GEMM logged on the one H100 whose GEMMs are known, h100_gemm.csv, held wave by wave): "
+    "815-825 TFLOP/s at head dim 128 (FA3 paper ~480-648), 803-821 at head dims 64 and 256 and "
+    "causal (~473-756). Measured FA3 on H100s disagree by more than the bar: 757 at 8K on that "
+    "box (2026-06-02; model +8.5%), 639 at 8K and 541-628 at 1K-4K in tritonbench (2026-09-03, "
+    "the current release; model +29..52%), 632 at 4.5K (2024-12-05; +26%), 621 at 16K "
+    "(gpu.md), the paper ~646 at 8K (h100_measured.csv, peaks.csv); the other boxes' clocks, "
+    "power limits and GEMM ceilings are not stated, so no ceiling can be tied to them. Both "
+    "shape series also fall at short lengths (tritonbench 541 at 1K vs 639 at 8K, the paper "
+    "~480 at 512 vs 646) where the model stays flat: it has no per-CTA cost (no memory latency, "
+    "no prologue or epilogue), and no source states one; nothing is fitted (docs/gpu-model.md)")
 
 
 @pytest.mark.xfail(strict=True, raises=AssertionError, reason=FA3_GAP)
@@ -85,15 +86,33 @@ def test_h100_tensor_ceiling_stays_the_best_measured_gemm():
     assert c["model_ceiling_tflops"] == pytest.approx(c["best_gemm_tflops"], rel=0.002)
 
 
-@pytest.mark.parametrize("row", [
-    pytest.param(r, id=f"{r['kernel']}-causal-{r['causal']}")
-    for r in fa.published("h100_measured.csv")])
-def test_h100_measured_within_10pct(row):
-    # a dated third-party H100 measurement of flash-attention's own benchmark (h100_measured.csv,
-    # SOURCE.md): batch 2, 16 heads of 128, 8K, the FA3 paper's shape at that length. FA3
-    # passes at +8.5% (causal +8.4%) and FA2 at -8.8%, near the bar
-    r = next(m for m in fa.measured_rows() if (m["kernel"], str(m["causal"]).lower()) ==
-             (row["kernel"], row["causal"]))
+MEASURED = fa.published("h100_measured.csv")
+
+
+@pytest.fixture(scope="module")
+def measured():
+    return fa.measured_rows()
+
+
+def _measured_param(i: int, r: dict):
+    # FA3 is within the bar only on the box whose GEMM ceiling the preset holds (FA3_GAP)
+    gap = r["kernel"] == "fa3" and r["run"] != "benchmark_attn.py"
+    return pytest.param(i, id=f"{r['kernel']}-b{r['batch']}h{r['heads']}-{r['seq_len']}"
+                              f"{'-causal' if r['causal'] == 'true' else ''}-{r['date']}",
+                        marks=pytest.mark.xfail(strict=True, raises=AssertionError,
+                                                reason=FA3_GAP) if gap else ())
+
+
+@pytest.mark.parametrize("i", [_measured_param(i, r) for i, r in enumerate(MEASURED)])
+def test_h100_measured_within_10pct(measured, i):
+    # dated third-party H100 measurements (h100_measured.csv, SOURCE.md): flash-attention's
+    # benchmark_attn.py at batch 2, 16 heads of 128, 8K (2026-06-02: FA3 +8.5%, causal +8.4%,
+    # FA2 -8.8%, near the bar), and tritonbench runs: FA3 at batch 4 x 48 heads, 1K-8K
+    # (2026-09-03), FA3 and PyTorch SDPA (its FlashAttention-2 backend: fa2) at 1 x 24 heads,
+    # 4608 (2024-12-05; SDPA +3%)
+    row, r = MEASURED[i], measured[i]
+    assert (r["kernel"], r["batch"], r["seq_len"]) == (row["kernel"], int(row["batch"]),
+                                                       int(row["seq_len"]))
     assert r["tflops"] == pytest.approx(float(row["measured_tflops"]), rel=TOL)
 
 
