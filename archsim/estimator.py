@@ -22,7 +22,7 @@ from __future__ import annotations
 from dataclasses import dataclass, fields
 
 import numpy as np
-from numba import njit
+from numba import njit, prange
 
 SEQUENTIAL, PIPELINED = 0, 1
 
@@ -145,7 +145,12 @@ def estimate(arch: ArchArrays, batch: MappingBatch, out: Estimate | None = None)
                        np.zeros((n, U)), np.zeros((n, S)), np.zeros((n, L)), np.zeros((n, L)),
                        np.zeros((n, K)), np.zeros((n, U, A)))
     ones = np.ones((1, batch.unit.shape[-1]))
-    _estimate(
+    if batch.rf_accesses is None:
+        rf, rf_out = np.zeros((1, 0)), np.zeros((1, 0))
+    else:
+        rf = np.ascontiguousarray(batch.rf_accesses, float)
+        rf_out = np.zeros((n, U))
+    args = (
         np.ascontiguousarray(batch.unit, np.int64), np.ascontiguousarray(batch.ops, float),
         np.ascontiguousarray(batch.lanes_used, float),
         np.ascontiguousarray(ones if batch.rounds is None else batch.rounds, float),
@@ -157,14 +162,14 @@ def estimate(arch: ArchArrays, batch: MappingBatch, out: Estimate | None = None)
         arch.cycles_per_op, arch.lanes, arch.attainable_lanes, arch.frequency_hz,
         arch.action_per_op, arch.level_bandwidth, arch.link_bandwidth,
         out.latency_s, out.ideal_s, out.compute_s, out.transfer_s, out.busy_s, out.utilisation,
-        out.stage_s, out.read_bytes, out.write_bytes, out.link_bytes, out.actions)
+        out.stage_s, out.read_bytes, out.write_bytes, out.link_bytes, out.actions, rf, rf_out)
+    chunks = row_chunks(n)
+    if chunks is None:
+        _estimate(0, n, *args)
+    else:
+        _estimate_chunks(chunks, *args)
     out.busy_cycles = out.busy_s * arch.frequency_hz
-    if batch.rf_accesses is not None:  # per Einsum -> per unit
-        onehot = (np.asarray(batch.unit)[..., None] == np.arange(U)).astype(float)  # [n|1, E, U]
-        rf = (np.asarray(batch.rf_accesses, float)[..., None] * onehot).sum(axis=1)
-        out.rf_accesses = np.broadcast_to(rf, (n, U)).copy()
-    else:  # a reused `out` must not carry the previous batch's counts
-        out.rf_accesses = None
+    out.rf_accesses = None if batch.rf_accesses is None else rf_out
     return out
 
 
@@ -181,17 +186,62 @@ def capped_seconds(cycles: float, lanes: float, attainable: float, rounds: float
     return ((rounds - 1.0) * per / attainable + tail * per / min(tail * full, attainable)) / freq
 
 
+#: below this many mappings one thread scores them all (the threads' start-up would dominate)
+PARALLEL_MIN_ROWS = 4096
+_serial = False
+
+
+def serial_only() -> None:
+    """Score on the calling thread from now on: for worker processes, which a sweep runs side
+    by side (one thread each), and which may be forked from a parent whose thread pool the
+    child must not touch."""
+    global _serial
+    _serial = True
+
+
+def row_chunks(n: int) -> np.ndarray | None:
+    """Row bounds splitting n mappings over Numba's threads (a few chunks per thread), or None
+    to score them in one run on this thread: small batches, `serial_only`, one thread, or a
+    call from a thread other than the main one (a threaded Dask worker: Numba's pool is then
+    left alone). Each mapping is scored on its own, so results do not depend on the split."""
+    import threading
+
+    if n < PARALLEL_MIN_ROWS or _serial or threading.current_thread() is not \
+            threading.main_thread():
+        return None
+    import numba
+
+    threads = numba.get_num_threads()
+    if threads < 2:
+        return None
+    return np.linspace(0, n, min(4 * threads, n // 1024) + 1).astype(np.int64)
+
+
+@njit(cache=True, parallel=True)
+def _estimate_chunks(bounds, unit, ops, lanes_used, rounds, tail, rd, wr, lk, stage, mode,
+                     epochs, cpo, lanes, attainable, freq, act, bw, link_bw, latency, ideal,
+                     compute, transfer, busy, util, stage_s, rd_out, wr_out, lk_out,
+                     actions, rf, rf_out):  # pragma: no cover - compiled; via estimate()
+    for c in prange(bounds.shape[0] - 1):
+        _estimate(bounds[c], bounds[c + 1], unit, ops, lanes_used, rounds, tail, rd, wr, lk,
+                  stage, mode, epochs, cpo, lanes, attainable, freq, act, bw, link_bw,
+                  latency, ideal, compute, transfer, busy, util, stage_s, rd_out, wr_out,
+                  lk_out, actions, rf, rf_out)
+
+
 @njit(cache=True)
 def _row(arr_rows: int, i: int) -> int:
     return i if arr_rows > 1 else 0
 
 
 @njit(cache=True)
-def _estimate(unit, ops, lanes_used, rounds, tail, rd, wr, lk, stage, mode, epochs,
+def _estimate(lo, hi, unit, ops, lanes_used, rounds, tail, rd, wr, lk, stage, mode, epochs,
               cpo, lanes, attainable, freq, act, bw, link_bw,
               latency, ideal, compute, transfer, busy, util, stage_s, rd_out, wr_out, lk_out,
-              actions):  # pragma: no cover - compiled; covered through estimate()
-    n = latency.shape[0]
+              actions, rf, rf_out):  # pragma: no cover - compiled; covered through estimate()
+    """Score mappings lo..hi-1 into the output arrays (rows outside are not touched); `rf`
+    ([n|1, E] register-file accesses per Einsum, or [1, 0] for none) is summed per unit into
+    `rf_out`."""
     E = unit.shape[1]
     O = ops.shape[2]
     L = rd.shape[2]
@@ -207,7 +257,7 @@ def _estimate(unit, ops, lanes_used, rounds, tail, rd, wr, lk, stage, mode, epoc
     work_s = np.zeros(U)               # work at full PEs, for the ideal time
     useful = np.zeros(U)               # PE-seconds of useful work
     e_cycles = np.zeros(E)             # PE-cycles of each Einsum (reused when ops are shared)
-    for i in range(n):
+    for i in range(lo, hi):
         iu, io, il = _row(unit.shape[0], i), _row(ops.shape[0], i), _row(lanes_used.shape[0], i)
         iq, it = _row(rounds.shape[0], i), _row(tail.shape[0], i)
         ir, iw, ik = _row(rd.shape[0], i), _row(wr.shape[0], i), _row(lk.shape[0], i)
@@ -219,11 +269,11 @@ def _estimate(unit, ops, lanes_used, rounds, tail, rd, wr, lk, stage, mode, epoc
         seq_mem[:] = 0.0
         work_s[:] = 0.0
         useful[:] = 0.0
-        shared_work = i > 0 and unit.shape[0] == 1 and ops.shape[0] == 1
-        if shared_work:  # same binding and ops as mapping 0: its action counts hold
+        shared_work = i > lo and unit.shape[0] == 1 and ops.shape[0] == 1
+        if shared_work:  # same binding and ops as this run's first mapping: its counts hold
             for u in range(U):
                 for a in range(A):
-                    actions[i, u, a] = actions[0, u, a]
+                    actions[i, u, a] = actions[lo, u, a]
         for e in range(E):
             u = unit[iu, e]
             s = stage[ist, e]
@@ -243,6 +293,8 @@ def _estimate(unit, ops, lanes_used, rounds, tail, rd, wr, lk, stage, mode, epoc
             else:
                 t_comp = capped_seconds(cycles, lanes_used[il, e], attainable[u], rounds[iq, e],
                                         tail[it, e], freq[u])
+            if rf.shape[1] == E:
+                rf_out[i, u] += rf[_row(rf.shape[0], i), e]
             work_s[u] += cycles / lanes[u] / freq[u]
             useful[u] += cycles / freq[u]
             busy[i, u] += t_comp

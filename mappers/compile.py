@@ -27,9 +27,9 @@ import weakref
 from dataclasses import dataclass, field, fields, replace
 
 import numpy as np
-from numba import njit
+from numba import njit, prange
 
-from archsim.estimator import PIPELINED, SEQUENTIAL, ArchArrays, MappingBatch
+from archsim.estimator import PIPELINED, SEQUENTIAL, ArchArrays, MappingBatch, row_chunks
 from einsum_cascades import CascadeError
 from einsum_cascades.ir import Ref, refs
 
@@ -384,12 +384,17 @@ class Template:
                 else row.epochs
         if footprint is not None and footprint.shape != (n, L):
             raise MappingError(f"footprint array is {footprint.shape}, the batch needs {(n, L)}")
-        _traffic(F, kernel.cols, kernel.start, kernel.end, kernel.const, kernel.param,
-                 row.params, kernel.check_prod, row.checks, kernel.lanes_prod, self.unit_lanes,
-                 kernel.terms, kernel.word, kernel.res_word, self.capacity, self.n_tensors,
-                 kernel.epoch_prod, kernel.points_prod, kernel.rf_terms, kernel.route, self.phase,
-                 kernel.spans, rd, wr, lk, lanes, epochs, rf, valid,
-                 np.zeros((0, L)) if footprint is None else footprint)
+        args = (F, kernel.cols, kernel.start, kernel.end, kernel.const, kernel.param,
+                row.params, kernel.check_prod, row.checks, kernel.lanes_prod, self.unit_lanes,
+                kernel.terms, kernel.word, kernel.res_word, self.capacity, self.n_tensors,
+                kernel.epoch_prod, kernel.points_prod, kernel.rf_terms, kernel.route, self.phase,
+                kernel.spans, rd, wr, lk, lanes, epochs, rf, valid,
+                np.zeros((0, L)) if footprint is None else footprint)
+        chunks = row_chunks(n)
+        if chunks is None:
+            _traffic(0, n, *args)
+        else:
+            _traffic_chunks(chunks, *args)
         return MappingBatch(s.unit, row.ops, lanes, rd, wr, lk, s.stage, s.stage_mode,
                             epochs, rf, row.rounds, row.tail), valid
 
@@ -489,18 +494,31 @@ def compile_mapping(m: Mapping, arch, arrays: ArchArrays) -> MappingBatch:
     return batch
 
 
+@njit(cache=True, parallel=True)
+def _traffic_chunks(bounds, F, cols, start, end, const, param, params, check_prod, checks,
+                    lanes_prod, unit_lanes, terms, word, res_word, capacity, n_tensors,
+                    epoch_prod, points_prod, rf_terms, route, phase, spans, rd, wr, lk, lanes,
+                    epochs, rf, valid, foot_out):  # pragma: no cover
+    for c in prange(bounds.shape[0] - 1):
+        _traffic(bounds[c], bounds[c + 1], F, cols, start, end, const, param, params,
+                 check_prod, checks, lanes_prod, unit_lanes, terms, word, res_word, capacity,
+                 n_tensors, epoch_prod, points_prod, rf_terms, route, phase, spans, rd, wr, lk,
+                 lanes, epochs, rf, valid, foot_out)
+
+
 @njit(cache=True)
-def _traffic(F, cols, start, end, const, param, params, check_prod, checks, lanes_prod,
+def _traffic(lo, hi, F, cols, start, end, const, param, params, check_prod, checks, lanes_prod,
              unit_lanes, terms, word, res_word, capacity, n_tensors, epoch_prod, points_prod,
              rf_terms, route, phase, spans, rd, wr, lk, lanes, epochs, rf, valid,
              foot_out):  # pragma: no cover
+    """Traffic, PE use, register-file accesses and capacity checks of candidates lo..hi-1."""
     n = F.shape[0]
     K = start.shape[0]
     L = capacity.shape[0]
     P = np.empty(K)
     moved = np.zeros(terms.shape[0])  # bytes each term moves, for the routes that follow it
     foot = np.zeros((phase.max() + 1 if phase.shape[0] else 1, L, n_tensors))  # per phase
-    for i in range(n):
+    for i in range(lo, hi):
         ip = i if params.shape[0] == n else 0  # per-candidate rows, or one shared
         ic = i if checks.shape[0] == n else 0
         for k in range(K):

@@ -12,8 +12,10 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
+import numba
 import numpy as np
 
+from archsim import estimator as est
 from archsim.estimator import ArchArrays, estimate
 from archsim.spec import load_arch
 from einsum_cascades import load
@@ -86,8 +88,23 @@ def tiling_dict(row: np.ndarray) -> dict[str, int]:
     return {k: int(v) for k, v in zip(SLOTS, row)}
 
 
+def _score_all(s: Setup, shared: np.ndarray, chunk: int) -> tuple[float, int, float]:
+    """Compile and estimate `shared` in chunks: seconds, valid mappings, best latency."""
+    best, n_valid, compiled, r = np.inf, 0, None, None
+    start = time.perf_counter()
+    for lo in range(0, len(shared), chunk):
+        compiled = s.template.compile(shared[lo:lo + chunk], s.kernel, compiled)
+        batch, valid = compiled
+        r = estimate(s.arrays, batch, r)
+        n_valid += int(valid.sum())
+        if valid.any():
+            best = min(best, float(r.latency_s[valid].min()))
+    return time.perf_counter() - start, n_valid, best
+
+
 def run(n: int = 1_000_000, python_n: int = 1000, seed: int = 0, chunk: int = 1 << 13) -> dict:
-    """Score n random tilings with Numba and python_n of them with plain Python."""
+    """Score n random tilings with Numba (on its threads, then on one) and python_n of them
+    with plain Python."""
     s = setup()
     rng = np.random.default_rng(seed)
     shared = random_tilings(n, rng)
@@ -95,18 +112,12 @@ def run(n: int = 1_000_000, python_n: int = 1000, seed: int = 0, chunk: int = 1 
     batch, valid = s.template.compile(shared[:1], s.kernel)
     estimate(s.arrays, batch)
     first_call_s = time.perf_counter() - start
-    best = np.inf
-    n_valid = 0
-    compiled, r = None, None
-    start = time.perf_counter()
-    for lo in range(0, n, chunk):
-        compiled = s.template.compile(shared[lo:lo + chunk], s.kernel, compiled)
-        batch, valid = compiled
-        r = estimate(s.arrays, batch, r)
-        n_valid += int(valid.sum())
-        if valid.any():
-            best = min(best, float(r.latency_s[valid].min()))
-    numba_s = time.perf_counter() - start
+    numba_s, n_valid, best = _score_all(s, shared, chunk)
+    threaded, est._serial = est._serial, True  # the same mappings on this thread alone
+    try:
+        serial_s = _score_all(s, shared, chunk)[0]
+    finally:
+        est._serial = threaded
     ops = op_counts(s.mapping.cascade, SHAPES)
     binding = {em.einsum: em.unit for em in s.mapping.einsums}
     start = time.perf_counter()
@@ -122,6 +133,8 @@ def run(n: int = 1_000_000, python_n: int = 1000, seed: int = 0, chunk: int = 1 
         "cascade": "one_pass", "arch": "fusemax", "shapes": SHAPES,
         "n_mappings": n, "n_valid": n_valid, "best_latency_s": best,
         "first_call_s": first_call_s, "numba_s": numba_s, "mappings_per_s": n / numba_s,
+        "threads": numba.get_num_threads(), "one_thread_s": serial_s,
+        "one_thread_mappings_per_s": n / serial_s, "threads_speedup": serial_s / numba_s,
         "python_mappings": python_n, "python_s": python_s,
         "python_mappings_per_s": python_n / python_s,
         "speedup": (n / numba_s) / (python_n / python_s), "paths_agree": agree,

@@ -25,8 +25,9 @@ def bench(
 
     The batch: the 1-pass cascade on the fusemax preset (P = M = 16K, E = F = 64) under random
     valid tilings. The same mappings go through a plain-Python evaluation in the same run, and
-    the ratio of the two speeds is reported (measured, never assumed). The first call's time
-    includes loading or compiling the Numba code.
+    the ratio of the two speeds is reported (measured, never assumed); the Numba path runs
+    twice, on Numba's threads (NUMBA_NUM_THREADS, all cores by default) and on one. The first
+    call's time includes loading or compiling the Numba code.
 
     Examples:
 
@@ -45,7 +46,8 @@ def bench(
     t.add_column("")
     t.add_column("value", justify="right")
     t.add_row("mappings scored (Numba)", f"{r['n_mappings']:,} ({r['n_valid']:,} fit)")
-    t.add_row("mappings_per_s (Numba)", f"{r['mappings_per_s']:,.0f}")
+    t.add_row(f"mappings_per_s (Numba, {r['threads']} threads)", f"{r['mappings_per_s']:,.0f}")
+    t.add_row("mappings_per_s (Numba, 1 thread)", f"{r['one_thread_mappings_per_s']:,.0f}")
     t.add_row("mappings_per_s (plain Python)", f"{r['python_mappings_per_s']:,.0f}")
     t.add_row("speed ratio", f"{r['speedup']:,.0f}x")
     t.add_row("first call (JIT or cache load)", f"{r['first_call_s']:.2f} s")

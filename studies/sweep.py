@@ -352,10 +352,14 @@ def _inline(cfg, key, names, batches, workers, scheduler):
 
 
 def _worker_init() -> None:
-    """Pool workers leave Ctrl-C to the parent (which cancels what has not started), and on
-    Linux die with it (a killed sweep leaves no orphans)."""
+    """Pool workers leave Ctrl-C to the parent (which cancels what has not started), on Linux
+    die with it (a killed sweep leaves no orphans), and score on their one thread (the
+    processes are the parallelism; a forked child must not use the parent's thread pool)."""
     import signal
 
+    from archsim.estimator import serial_only
+
+    serial_only()
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     if sys.platform.startswith("linux"):
         import ctypes

@@ -448,3 +448,51 @@ def test_numba_equals_plain_footprints_over_random_phases(tmp_path):
                 Level("rf"))
         m = phase_mapping(tuple(fusion), stages, nest)
         assert footprints(m, a, arr) == resident_bytes(costs(m, a))
+
+
+def test_threaded_chunks_score_as_one_run(monkeypatch):
+    # compile and estimate split big batches over Numba's threads (row_chunks); every mapping is
+    # scored on its own, so any split, uneven ones included, gives the one-run result exactly
+    import archsim.estimator as est
+    import mappers.compile as comp
+    from studies import bench
+
+    s = bench.setup()
+    tilings = bench.random_tilings(5000, np.random.default_rng(1))
+
+    def run():
+        batch, valid = s.template.compile(tilings, s.kernel)
+        return batch, valid, estimate(s.arrays, batch)
+
+    monkeypatch.setattr(est, "_serial", True)
+    ref_batch, ref_valid, ref = run()
+    bounds = np.array([0, 1, 17, 2500, 4999, 5000], np.int64)
+    monkeypatch.setattr(est, "_serial", False)
+    monkeypatch.setattr(est, "row_chunks", lambda n: bounds)
+    monkeypatch.setattr(comp, "row_chunks", lambda n: bounds)
+    batch, valid, r = run()
+    assert 0 < ref_valid.sum() < len(tilings) and np.array_equal(valid, ref_valid)
+    for f in ("lanes_used", "read_bytes", "write_bytes", "link_bytes", "rf_accesses"):
+        assert np.array_equal(getattr(batch, f), getattr(ref_batch, f)), f
+    for f in ("latency_s", "ideal_s", "compute_s", "transfer_s", "busy_s", "utilisation",
+              "stage_s", "read_bytes", "write_bytes", "actions", "rf_accesses"):
+        assert np.array_equal(getattr(r, f), getattr(ref, f)), f
+
+
+def test_row_chunks_cover_big_batches_on_the_main_thread_only(monkeypatch):
+    import threading
+
+    import numba
+
+    import archsim.estimator as est
+
+    monkeypatch.setattr(numba, "get_num_threads", lambda: 4)
+    b = est.row_chunks(100_000)
+    assert b[0] == 0 and b[-1] == 100_000 and np.all(np.diff(b) > 0) and len(b) == 17
+    assert est.row_chunks(est.PARALLEL_MIN_ROWS - 1) is None
+    seen = []
+    t = threading.Thread(target=lambda: seen.append(est.row_chunks(100_000)))
+    t.start(), t.join()
+    assert seen == [None]  # a Dask worker thread scores on its own thread
+    monkeypatch.setattr(est, "_serial", True)
+    assert est.row_chunks(100_000) is None  # a sweep's worker process
