@@ -15,6 +15,9 @@ Latency composes from the schedule alone, so no design needs its own formula:
   t = max(compute, transfer time of every memory level and link in the stage).
 Stages add. Memory time is (read + write bytes) / bandwidth per level and bytes / bandwidth per
 link: the assumptions are stated in `ASSUMPTIONS` and reported with every result.
+
+Big batches are split by rows over Numba's threads (`row_chunks`); every mapping is scored on
+its own, so the results are the same on any number of threads.
 """
 
 from __future__ import annotations
