@@ -22,8 +22,11 @@ its own, so the results are the same on any number of threads.
 
 from __future__ import annotations
 
+import threading
+from contextlib import contextmanager
 from dataclasses import dataclass, fields
 
+import numba
 import numpy as np
 from numba import njit, prange
 
@@ -152,6 +155,9 @@ def estimate(arch: ArchArrays, batch: MappingBatch, out: Estimate | None = None)
         rf, rf_out = np.zeros((1, 0)), np.zeros((1, 0))
     else:
         rf = np.ascontiguousarray(batch.rf_accesses, float)
+        if rf.ndim != 2 or rf.shape[1] != batch.unit.shape[-1]:
+            raise ValueError(f"rf_accesses has shape {rf.shape}, the batch has "
+                             f"{batch.unit.shape[-1]} Einsums")
         rf_out = np.zeros((n, U))
     args = (
         np.ascontiguousarray(batch.unit, np.int64), np.ascontiguousarray(batch.ops, float),
@@ -191,6 +197,7 @@ def capped_seconds(cycles: float, lanes: float, attainable: float, rounds: float
 
 #: below this many mappings one thread scores them all (the threads' start-up would dominate)
 PARALLEL_MIN_ROWS = 4096
+ROWS_PER_CHUNK = 1024  # at least this many rows a chunk
 _serial = False
 
 
@@ -202,22 +209,27 @@ def serial_only() -> None:
     _serial = True
 
 
+@contextmanager
+def one_thread():
+    """Score on the calling thread inside the block (a benchmark's one-thread baseline)."""
+    global _serial
+    before, _serial = _serial, True
+    try:
+        yield
+    finally:
+        _serial = before
+
+
 def row_chunks(n: int) -> np.ndarray | None:
     """Row bounds splitting n mappings over Numba's threads (a few chunks per thread), or None
     to score them in one run on this thread: small batches, `serial_only`, one thread, or a
     call from a thread other than the main one (a threaded Dask worker: Numba's pool is then
     left alone). Each mapping is scored on its own, so results do not depend on the split."""
-    import threading
-
     if n < PARALLEL_MIN_ROWS or _serial or threading.current_thread() is not \
             threading.main_thread():
         return None
-    import numba
-
-    threads = numba.get_num_threads()
-    if threads < 2:
-        return None
-    return np.linspace(0, n, min(4 * threads, n // 1024) + 1).astype(np.int64)
+    chunks = min(4 * numba.get_num_threads(), n // ROWS_PER_CHUNK)
+    return None if chunks < 2 else np.linspace(0, n, chunks + 1).astype(np.int64)
 
 
 @njit(cache=True, parallel=True)

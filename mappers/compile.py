@@ -583,11 +583,11 @@ def _traffic(lo, hi, F, cols, start, end, const, param, params, check_prod, chec
             else:
                 lk[i, e, x] += moved[t]
         for s in range(spans.shape[0]):  # kept at a level: there from its first phase to its last
-            g, t, lo, hi = spans[s, 0], spans[s, 1], spans[s, 2], spans[s, 3]
+            g, t, first, last = spans[s, 0], spans[s, 1], spans[s, 2], spans[s, 3]
             most = 0.0
-            for ph in range(lo, hi + 1):
+            for ph in range(first, last + 1):
                 most = max(most, foot[ph, g, t])
-            for ph in range(lo, hi + 1):
+            for ph in range(first, last + 1):
                 foot[ph, g, t] = most
         for g in range(L):
             total = 0.0  # the most of any phase

@@ -49,7 +49,7 @@ def bench(
     t.add_row(f"mappings_per_s (Numba, {r['threads']} threads)", f"{r['mappings_per_s']:,.0f}")
     t.add_row("mappings_per_s (Numba, 1 thread)", f"{r['one_thread_mappings_per_s']:,.0f}")
     t.add_row("mappings_per_s (plain Python)", f"{r['python_mappings_per_s']:,.0f}")
-    t.add_row("speed ratio", f"{r['speedup']:,.0f}x")
+    t.add_row("speed ratio (Numba threads / plain Python)", f"{r['speedup']:,.0f}x")
     t.add_row("first call (JIT or cache load)", f"{r['first_call_s']:.2f} s")
     t.add_row("best latency found", f"{r['best_latency_s']:.4g} s")
     t.add_row("paths agree", "yes" if r["paths_agree"] else "NO")

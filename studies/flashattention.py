@@ -4,8 +4,9 @@ Rows pair a model figure with the published one where a source gives it
 (studies/data/flashattention/SOURCE.md): FA3, FA2 and standard attention on H100 by sequence
 length, FA2 and standard attention on A100 by head dim, mask and length, FA2's A100 peak, FA1's
 GPT-2 medium HBM traffic and runtime example, and decode
-(Flash-Decoding and LeanAttention against FA2 as the context grows), and a dated third-party
-H100 measurement of FA3 and FA2 with the dense-GEMM ceiling measured on the same part. Every
+(Flash-Decoding and LeanAttention against FA2 as the context grows), and dated third-party
+H100 measurements of FA3, FA2 and PyTorch SDPA, with the dense-GEMM ceiling measured on one of
+those parts. Every
 model figure comes from `evaluate_gpu`, the same path as `attnsim evaluate`.
 """
 

@@ -213,7 +213,7 @@ def write_flashattention(out_dir: Path, tables: dict[str, list[dict]]) -> None:
             pts = [r for r in seen if r["run"] == run]
             fig.add_scatter(x=[r["seq_len"] for r in pts], y=[r["measured_tflops"] for r in pts],
                             mode="markers", marker_symbol="x", marker_size=10,
-                            name=f"{kernel} (measured {pts[0]['date']}, {run}; "
+                            name=f"{pts[0]['measured_kernel']} (measured {pts[0]['date']}, {run}; "
                                  f"batch {pts[0]['batch']} x {pts[0]['heads']} heads)")
     ceiling = tables["h100_gemm_ceiling"][0]
     fig.add_hline(y=ceiling["best_gemm_tflops"], line_dash="dash", line_color="grey",

@@ -464,18 +464,18 @@ def test_threaded_chunks_score_as_one_run(monkeypatch):
         batch, valid = s.template.compile(tilings, s.kernel)
         return batch, valid, estimate(s.arrays, batch)
 
-    monkeypatch.setattr(est, "_serial", True)
-    ref_batch, ref_valid, ref = run()
+    with est.one_thread():
+        ref_batch, ref_valid, ref = run()
     bounds = np.array([0, 1, 17, 2500, 4999, 5000], np.int64)
-    monkeypatch.setattr(est, "_serial", False)
     monkeypatch.setattr(est, "row_chunks", lambda n: bounds)
     monkeypatch.setattr(comp, "row_chunks", lambda n: bounds)
     batch, valid, r = run()
     assert 0 < ref_valid.sum() < len(tilings) and np.array_equal(valid, ref_valid)
     for f in ("lanes_used", "read_bytes", "write_bytes", "link_bytes", "rf_accesses"):
         assert np.array_equal(getattr(batch, f), getattr(ref_batch, f)), f
-    for f in ("latency_s", "ideal_s", "compute_s", "transfer_s", "busy_s", "utilisation",
-              "stage_s", "read_bytes", "write_bytes", "actions", "rf_accesses"):
+    for f in ("latency_s", "ideal_s", "compute_s", "transfer_s", "busy_s", "busy_cycles",
+              "utilisation", "stage_s", "read_bytes", "write_bytes", "link_bytes", "actions",
+              "rf_accesses"):
         assert np.array_equal(getattr(r, f), getattr(ref, f)), f
 
 
@@ -490,9 +490,13 @@ def test_row_chunks_cover_big_batches_on_the_main_thread_only(monkeypatch):
     b = est.row_chunks(100_000)
     assert b[0] == 0 and b[-1] == 100_000 and np.all(np.diff(b) > 0) and len(b) == 17
     assert est.row_chunks(est.PARALLEL_MIN_ROWS - 1) is None
+    monkeypatch.setattr(est, "PARALLEL_MIN_ROWS", 0)
+    assert est.row_chunks(1500) is None  # never fewer than two chunks of ROWS_PER_CHUNK rows
+    assert len(est.row_chunks(2 * est.ROWS_PER_CHUNK)) == 3
     seen = []
     t = threading.Thread(target=lambda: seen.append(est.row_chunks(100_000)))
-    t.start(), t.join()
+    t.start()
+    t.join()
     assert seen == [None]  # a Dask worker thread scores on its own thread
     monkeypatch.setattr(est, "_serial", True)
     assert est.row_chunks(100_000) is None  # a sweep's worker process

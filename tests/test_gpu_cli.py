@@ -98,6 +98,17 @@ def test_reproduce_flashattention_json_and_files(tmp_path):
         assert (tmp_path / name).stat().st_size > 0
     a100 = (tmp_path / "a100.html").read_text()
     assert "fa2 (attnsim)" in a100 and "fa2 (FA2 paper)" in a100 and "d 128, causal" in a100
+    # the table format renders the same tables: each measured row with its run's number, the
+    # runs listed under it, what ran where the model's mapper stands in for it (SDPA)
+    from studies.reproduce_cli import out, print_flashattention
+
+    with out.capture() as cap:
+        print_flashattention(d)
+    text = cap.get()
+    runs = list(dict.fromkeys((x["date"], x["run"]) for x in d["h100_measured"]))
+    assert len(runs) == 3 and all(f"run {k}: {run}, {date}" in text
+                                  for k, (date, run) in enumerate(runs, 1))
+    assert "fa2 (sdpa)" in text and "fa3 causal" in text
 
 
 def test_hbm_live_bytes_are_what_the_kernels_hold_at_once():

@@ -2,8 +2,9 @@
 
     python tests/bench/bench_estimator.py [N] [PYTHON_N]
 
-Prints the JSON of `attnsim bench`: Numba mappings per second, plain-Python mappings per second
-on the same mappings in the same run, their ratio, and the first call's time (JIT or cache).
+Prints the JSON of `attnsim bench`: Numba mappings per second on its threads and on one,
+plain-Python mappings per second on the same mappings in the same run, the ratios, and the
+first calls' time (JIT or cache).
 Run it twice to see cold (empty Numba cache) and warm numbers.
 """
 
