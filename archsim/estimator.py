@@ -228,8 +228,9 @@ def row_chunks(n: int) -> np.ndarray | None:
     if n < PARALLEL_MIN_ROWS or _serial or threading.current_thread() is not \
             threading.main_thread():
         return None
-    chunks = min(4 * numba.get_num_threads(), n // ROWS_PER_CHUNK)
-    return None if chunks < 2 else np.linspace(0, n, chunks + 1).astype(np.int64)
+    threads = numba.get_num_threads()
+    chunks = min(4 * threads, n // ROWS_PER_CHUNK)
+    return None if threads < 2 or chunks < 2 else np.linspace(0, n, chunks + 1).astype(np.int64)
 
 
 @njit(cache=True, parallel=True)

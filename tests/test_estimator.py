@@ -493,6 +493,9 @@ def test_row_chunks_cover_big_batches_on_the_main_thread_only(monkeypatch):
     monkeypatch.setattr(est, "PARALLEL_MIN_ROWS", 0)
     assert est.row_chunks(1500) is None  # never fewer than two chunks of ROWS_PER_CHUNK rows
     assert len(est.row_chunks(2 * est.ROWS_PER_CHUNK)) == 3
+    monkeypatch.setattr(numba, "get_num_threads", lambda: 1)
+    assert est.row_chunks(100_000) is None  # NUMBA_NUM_THREADS=1: no pool, one run
+    monkeypatch.setattr(numba, "get_num_threads", lambda: 4)
     seen = []
     t = threading.Thread(target=lambda: seen.append(est.row_chunks(100_000)))
     t.start()

@@ -109,8 +109,8 @@ def test_h100_measured_within_10pct(measured, i):
     # dated third-party H100 measurements (h100_measured.csv, SOURCE.md): flash-attention's
     # benchmark_attn.py at batch 2, 16 heads of 128, 8K (2026-06-02: FA3 +8.5%, causal +8.4%,
     # FA2 -8.8%, near the bar), and tritonbench runs: FA3 at batch 4 x 48 heads, 1K-8K
-    # (2026-09-03), FA3 and PyTorch SDPA (its FlashAttention-2 backend: fa2) at 1 x 24 heads,
-    # 4608 (2024-12-05; SDPA +3%)
+    # (2026-09-03), FA3 and PyTorch SDPA at 1 x 24 heads, 4608 (2024-12-05; SDPA +3% against
+    # fa2: the thread implies SDPA's FlashAttention-2 backend ran, SOURCE.md says why)
     row, r = MEASURED[i], measured[i]
     if (r["kernel"], r["batch"], r["seq_len"]) != (row["kernel"], int(row["batch"]),
                                                    int(row["seq_len"])):
