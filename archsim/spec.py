@@ -264,6 +264,14 @@ class _Value:
         """`FILE:LINE`, or `--set PATH`."""
         return self.origin if self.line is None else f"{self.origin}:{self.line}"
 
+    def bare(self) -> Any:
+        """The value as plain data, without the lines (how a message quotes it)."""
+        if isinstance(self.data, dict):
+            return {k: v.bare() for k, v in self.data.items()}
+        if isinstance(self.data, list):
+            return [v.bare() for v in self.data]
+        return self.data
+
 
 _CONSTRUCTOR = yaml.constructor.SafeConstructor()
 _PLAIN_TAGS = ("tag:yaml.org,2002:map", "tag:yaml.org,2002:seq")
@@ -335,9 +343,12 @@ def _apply_override(tree: _Value, item: str, problems: list[tuple[_Value, str]])
                                f"--set global_buffer.capacity=8MiB"))
         return
     try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        node = _compose(text, f"--set {path}")
     except yaml.YAMLError as exc:
         problems.append((here, f"{path}: bad value '{text}': {getattr(exc, 'problem', exc)}"))
+        return
+    except SpecError as exc:
+        problems.append((here, f"{path}: {exc.problems[0].split(': ', 1)[1]}"))
         return
     if node is None:
         problems.append((here, f"{path}: no value after '='"))
@@ -407,7 +418,7 @@ class _Checker:
                 allow_zero: bool = False) -> T | None:
         """`parse(value)`, which must be > 0 (or >= 0); None after recording a problem."""
         try:
-            result = parse(value.data)
+            result = parse(value.bare())
         except UnitError as exc:
             self.fail(value, path, str(exc))
             return None
@@ -677,10 +688,34 @@ def _check(tree: _Value, problems: list[tuple[_Value, str]]) -> Architecture | N
 
 
 # ----------------------------------------------------------------------------- loading
+#: nesting beyond this is no spec (a spec is at most a few levels deep); deeper input would
+#: exhaust Python's recursion in the YAML composer
+MAX_DEPTH = 64
+
+
+def _compose(text: str, file: str) -> yaml.Node | None:
+    """The YAML node tree of `text`; aliases (which may recurse or expand exponentially) and
+    absurd nesting are refused with the line they are on. Raises yaml.YAMLError or SpecError."""
+    depth = 0
+    for event in yaml.parse(text, Loader=yaml.SafeLoader):
+        line = event.start_mark.line + 1
+        if isinstance(event, yaml.AliasEvent):
+            raise SpecError([f"{file}:{line}: YAML alias *{event.anchor}: aliases are not "
+                             f"supported in a spec; write the value out"])
+        if isinstance(event, (yaml.MappingStartEvent, yaml.SequenceStartEvent)):
+            depth += 1
+            if depth > MAX_DEPTH:
+                raise SpecError([f"{file}:{line}: nested more than {MAX_DEPTH} levels deep; "
+                                 f"a spec is a mapping of components a few levels deep"])
+        elif isinstance(event, (yaml.MappingEndEvent, yaml.SequenceEndEvent)):
+            depth -= 1
+    return yaml.compose(text, Loader=yaml.SafeLoader)
+
+
 def parse_spec(text: str, file: str = "<spec>", overrides: Sequence[str] = ()) -> Architecture:
     """Check spec `text` (from `file`, which messages name) with `--set` overrides applied."""
     try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        node = _compose(text, file)
     except yaml.YAMLError as exc:
         raise SpecError([_syntax_problem(exc, file)]) from None
     if node is None:

@@ -112,11 +112,24 @@ def attention_reference(cascade: Cascade, inputs: dict[str, np.ndarray],
     return out, out_r
 
 
+def require_random_checkable(cascade: Cascade) -> None:
+    """Refuse a check on random inputs where an input other than Q, K, V and the @patterns
+    (an additive mask, dropout's) would make the cascade something other than attention."""
+    other = [t for t in cascade.inputs if t not in ("Q", "K", "V") and t not in cascade.patterns]
+    if other:
+        raise CascadeError(f"cannot check '{cascade.name}' against attention on random inputs: "
+                           f"its input(s) {', '.join(other)} are not Q, K, V or a @pattern, "
+                           f"which is all the reference softmax attention reads")
+
+
 def check_attention(cascade: Cascade, shapes: dict[str, int], seed: int = 0,
                     inputs: dict[str, np.ndarray] | None = None,
                     result: RunResult | None = None) -> float:
     """Max absolute error of the cascade's output against attention, on random inputs (or the
-    given ones, and the given result of running on them)."""
+    given ones, and the given result of running on them). Random values in any other input
+    (an additive mask, dropout's) would not be attention, so such a cascade needs `inputs`."""
+    if inputs is None:
+        require_random_checkable(cascade)
     inputs = inputs if inputs is not None else random_inputs(cascade, shapes, seed)
     result = result if result is not None else run(cascade, inputs, shapes)
     outs = cascade.outputs

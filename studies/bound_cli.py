@@ -22,8 +22,8 @@ from .bounds.roofline import ASSUMPTIONS as ROOF_ASSUMPTIONS
 from .bounds.roofline import roofline
 from .bounds.traffic import ASSUMPTIONS as TRAFFIC_ASSUMPTIONS
 from .bounds.traffic import cascade_traffic
-from .evaluate import Design, design, run_design
-from .evaluate_cli import workload
+from .evaluate import common_phase, design, run_design
+from .evaluate_cli import ModelOpt, workload
 from .grid import parse_sizes
 from .workloads import parse_count
 from .html import write_html
@@ -115,7 +115,7 @@ def roofline_cmd(
     arch: Annotated[str, typer.Option(help="Preset name or spec file.")] = "fusemax",
     overrides: SetOpt = None,
     cascade: Annotated[str, typer.Option(help="Cascade to bound.")] = "one_pass",
-    model_name: Annotated[Optional[str], typer.Option("--model", help="bert, trxl, t5, xlm.")] = None,
+    model_name: ModelOpt = None,
     batch: Annotated[Optional[int], typer.Option(min=1)] = None,
     heads: Annotated[Optional[int], typer.Option(min=1)] = None,
     head_dim: Annotated[Optional[int], typer.Option(min=1)] = None,
@@ -141,7 +141,7 @@ def roofline_cmd(
     w = workload(model_name, batch, heads, head_dim)
     n = parse_count(seq)
     a = load_arch(arch, overrides or ())
-    phase = _phase({opt: design(name) for opt, name in (("--over", over), ("--mapper", mapper))
+    phase = common_phase({f"{opt} {name}": design(name) for opt, name in (("--over", over), ("--mapper", mapper))
                     if name is not None})
     shapes = _shapes(c, w, n, m0) | ({"p": 1} if phase == "decode" else {})
     r = asdict(roofline(c, shapes, w.batch * w.heads, a))
@@ -160,22 +160,6 @@ def roofline_cmd(
     _print(f"roofline of {c.name} on {a.name}: {w.name}, seq {n}", r, ROOF_ASSUMPTIONS)
 
 
-def _phase(designs: dict[str, Design]) -> str:
-    """The phase the bound is of: the compared designs' (prefill, `seq` queries, unless they
-    decode one query per head over `seq` keys: `GPU_DESIGNS`' phase); designs of both phases
-    are refused."""
-    from .gpu_evaluate import GPU_DESIGNS
-
-    phase = {opt: GPU_DESIGNS[d.name].phase if d.name in GPU_DESIGNS else "prefill"
-             for opt, d in designs.items()}
-    phases = set(phase.values())
-    if len(phases) > 1:
-        names = ", ".join(f"{opt} {d.name} ({phase[opt]})" for opt, d in designs.items())
-        raise ValueError(f"the designs compared are of different phases ({names}): bound a "
-                         f"prefill and a decode design apart")
-    return phases.pop() if phases else "prefill"
-
-
 @bound_app.command("traffic")
 def traffic_cmd(
     seq: Annotated[str, typer.Option(help="Sequence length M = P, e.g. 16K.")],
@@ -183,7 +167,7 @@ def traffic_cmd(
     = "16KiB..256MiB*4",
     cascades: Annotated[str, typer.Option(help="Comma list of cascades.")]
     = "three_pass,two_pass,one_pass",
-    model_name: Annotated[Optional[str], typer.Option("--model", help="bert, trxl, t5, xlm.")] = None,
+    model_name: ModelOpt = None,
     batch: Annotated[Optional[int], typer.Option(min=1)] = None,
     heads: Annotated[Optional[int], typer.Option(min=1)] = None,
     head_dim: Annotated[Optional[int], typer.Option(min=1)] = None,

@@ -13,8 +13,8 @@ from rich.table import Table
 from archsim.spec import load_arch
 from einsum_cascades import CascadeError
 
-from .evaluate import design, evaluate as evaluate_design
-from .evaluate_cli import workload
+from .evaluate import common_phase, design, evaluate as evaluate_design
+from .evaluate_cli import ModelOpt, workload
 from .workloads import label, parse_counts
 from .html import write_html
 
@@ -26,7 +26,7 @@ METRICS = ("latency_s", "energy_pj", "traffic_bytes", "speedup", "energy_ratio")
 def compare(
     designs: Annotated[str, typer.Option(help="Comma list of mappers, e.g. unfused,fusemax.")],
     seq: Annotated[str, typer.Option(help="Lengths: 1K..1M*4, 1K,4K or 64K.")],
-    model_name: Annotated[Optional[str], typer.Option("--model", help="bert, trxl, t5, xlm.")] = None,
+    model_name: ModelOpt = None,
     batch: Annotated[Optional[int], typer.Option(min=1)] = None,
     heads: Annotated[Optional[int], typer.Option(min=1)] = None,
     head_dim: Annotated[Optional[int], typer.Option(min=1)] = None,
@@ -54,6 +54,7 @@ def compare(
     if fmt not in ("table", "json"):
         raise ValueError(f"--format must be table or json, got '{fmt}'")
     chosen = [design(d.strip()) for d in designs.split(",")]
+    common_phase({d.name: d for d in chosen})  # no speedup of decode over prefill
     w = workload(model_name, batch, heads, head_dim)
     given = [load_arch(a.strip()) for a in arch_names.split(",")] if arch_names else None
     for d in chosen:

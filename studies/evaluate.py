@@ -49,7 +49,11 @@ def _search_one_pass(w: Workload, seq: int, arch) -> SearchResult:
     return search_one_pass(w.head_dim, seq, w.batch * w.heads, arch)
 
 
-def _found(r: SearchResult, arch) -> Mapping:
+def _found(r: SearchResult, arch, partial: bool = True) -> Mapping:
+    """The search's best mapping. Without `partial` (a build, as a sweep's point is) a search
+    cut short by Ctrl-C is re-raised, so its best-so-far is never recorded as a finished point."""
+    if r.interrupted and not partial:
+        raise KeyboardInterrupt
     if r.mapping is None:
         raise MappingError(f"the search found no mapping that fits '{arch.name}'")
     return r.mapping
@@ -98,7 +102,7 @@ DESIGNS = {d.name: d for d in (
             "exp + add energy) and P1 is sized for this buffer; `attnsim reproduce fusemax` "
             "uses the artifact's switches instead (mappers.flat.CASCADE_ARTIFACT_*)",)),
     Design("search", "one_pass", "spatial",
-           lambda w, n, a: _found(_search_one_pass(w, n, a), a),
+           lambda w, n, a: _found(_search_one_pass(w, n, a), a, partial=False),
            "search over tile factors and bindings of the 1-pass cascade (FuseMax's among them)",
            search=_search_one_pass),
     # GPU designs (studies/gpu_evaluate.py adds causal, decode and the GPU result fields)
@@ -142,6 +146,22 @@ def design(name: str) -> Design:
     if name not in DESIGNS:
         raise ValueError(f"unknown mapper '{name}' (mappers: {', '.join(DESIGNS)})")
     return DESIGNS[name]
+
+
+def common_phase(designs: dict[str, Design]) -> str:
+    """The phase designs compared with each other share (prefill, `seq` queries, unless they
+    decode one query per head over `seq` keys: `GPU_DESIGNS`' phase); `designs` maps a label
+    (the option naming it) to each, and designs of both phases are refused."""
+    from .gpu_evaluate import GPU_DESIGNS
+
+    phase = {opt: GPU_DESIGNS[d.name].phase if d.name in GPU_DESIGNS else "prefill"
+             for opt, d in designs.items()}
+    phases = set(phase.values())
+    if len(phases) > 1:
+        names = ", ".join(f"{opt} ({phase[opt]})" for opt in designs)
+        raise ValueError(f"the designs compared are of different phases ({names}): a decode "
+                         f"step and a prefill are not compared; take them apart")
+    return phases.pop() if phases else "prefill"
 
 
 def run_design(d: Design, w: Workload, seq: int, arch, accounting: str = "complete") -> dict:

@@ -16,9 +16,16 @@ from .arch_cli import SetOpt
 from .evaluate import DESIGNS, design, run_design
 from .gpu_evaluate import GPU_DESIGNS, evaluate_gpu, problem
 from .storage_cli import SYSTEM_HELP, evaluate_storage
-from .workloads import Workload, model, option_count
+from .llm import LLMS
+from .workloads import MODELS, Workload, model, option_count
 
 out = Console(markup=False, highlight=False)
+
+
+#: --model, for every command taking a workload (its names from the registries)
+ModelOpt = Annotated[Optional[str], typer.Option(
+    "--model", help=f"{', '.join(MODELS)} (FuseMax's workloads) or {', '.join(LLMS)} (one "
+                    f"layer's attention, batch 1 unless --batch on storage presets).")]
 
 
 def evaluate(
@@ -28,11 +35,12 @@ def evaluate(
         help="Preset name or spec file (default: the preset the mapper was designed for).")] = None,
     overrides: SetOpt = None,
     cascade: Annotated[Optional[str], typer.Option(
-        help="Cascade to run (default: the mapper's own).")] = None,
-    mapper: Annotated[str, typer.Option(help=f"One of: {', '.join(DESIGNS)}.")] = "fusemax",
-    model_name: Annotated[Optional[str], typer.Option(
-        "--model", help="bert, trxl, t5 or xlm (FuseMax's workloads); opt-13b, opt-30b, "
-                        "llama-2-13b.")] = None,
+        help="The mapper's cascade, by name or file: each mapper maps one cascade, so this "
+             "checks it (default: the mapper's own).")] = None,
+    mapper: Annotated[Optional[str], typer.Option(
+        help=f"One of: {', '.join(DESIGNS)} (default fusemax; not on storage presets, whose "
+             f"systems --system names).")] = None,
+    model_name: ModelOpt = None,
     batch: Annotated[Optional[int], typer.Option(min=1, help="Batch (without --model; with it on storage presets).")] = None,
     heads: Annotated[Optional[int], typer.Option(min=1, help="Heads (without --model).")] = None,
     head_dim: Annotated[Optional[int], typer.Option(
@@ -76,10 +84,13 @@ def evaluate(
     if fmt not in ("table", "json"):
         raise ValueError(f"--format must be table or json, got '{fmt}'")
     context = option_count("--context", context_text)
-    d = design(mapper)
+    mapper_given = mapper
+    d = design(mapper or "fusemax")
+    mapper = d.name
     a = load_arch(arch or d.arch, overrides or ())
     if a.substrate == "storage":
-        extra = [o for o, v in (("--seq", seq), ("--cascade", cascade), ("--heads", heads),
+        extra = [o for o, v in (("--seq", seq), ("--mapper", mapper_given), ("--cascade", cascade),
+                                ("--heads", heads),
                                 ("--head-dim", head_dim), ("--kv-heads", kv_heads),
                                 ("--causal", causal or None)) if v is not None]
         if extra:

@@ -16,7 +16,7 @@ from energy import ACCOUNTINGS
 
 from .arch_cli import SetOpt
 from .evaluate import DESIGNS, design
-from .evaluate_cli import workload
+from .evaluate_cli import ModelOpt, workload
 from .grid import parse_grid
 from .sweep import METRICS, SweepConfig, read_results, run_sweep
 from .workloads import parse_count
@@ -39,8 +39,7 @@ def sweep(
     mapper: Annotated[str, typer.Option(help=f"One of: {', '.join(DESIGNS)}.")] = "fusemax",
     cascade: Annotated[Optional[str], typer.Option(
         help="Cascade to run (default: the mapper's own).")] = None,
-    model_name: Annotated[Optional[str], typer.Option(
-        "--model", help="bert, trxl, t5 or xlm.")] = None,
+    model_name: ModelOpt = None,
     batch: Annotated[Optional[int], typer.Option(min=1, help="Batch (without --model).")] = None,
     heads: Annotated[Optional[int], typer.Option(min=1, help="Heads (without --model).")] = None,
     head_dim: Annotated[Optional[int], typer.Option(min=1, help="E = F (without --model).")] = None,

@@ -108,6 +108,14 @@ def assert_one_line_error(result, reason: str) -> None:
     (["run", "one_pass", "--shape", "e=8,q=3"], "rank 'q'"),
     (["run", "one_pass"], "Missing option '--shape'"),
     (["passes", "one_pass", "--format", "xml"], "'xml' is not one of"),
+    # random values in an additive mask or dropout's inputs are not attention: no false FAIL
+    (["run", "three_pass_masked", "--shape", "e=4,f=4,m=9,p=3", "--check"],
+     "cannot check 'three_pass_masked' against attention on random inputs: its input(s) CM"),
+    (["run", "three_pass_dropout", "--shape", "e=4,f=4,m=9,p=3", "--check"],
+     "its input(s) SC, PB, DM"),
+    # a speedup of a decode step over a prefill means nothing
+    (["compare", "--designs", "fa2,flash_decoding", "--batch", "1", "--heads", "16",
+      "--head-dim", "128", "--seq", "1K"], "fa2 (prefill), flash_decoding (decode)"),
 ])
 def test_bad_input_is_one_line(args, reason):
     assert_one_line_error(invoke(*args), reason)

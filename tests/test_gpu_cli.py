@@ -106,7 +106,7 @@ def test_reproduce_flashattention_json_and_files(tmp_path):
         print_flashattention(d)
     text = cap.get()
     runs = list(dict.fromkeys((x["date"], x["run"]) for x in d["h100_measured"]))
-    assert len(runs) == 3 and all(f"run {k}: {run}, {date}" in text
+    assert len(runs) == 4 and all(f"run {k}: {run}, {date}" in text
                                   for k, (date, run) in enumerate(runs, 1))
     assert "fa2 (sdpa)" in text and "fa3 causal" in text
 

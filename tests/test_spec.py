@@ -371,3 +371,21 @@ def test_attainable_round_trips_and_defaults_to_the_peak():
     assert arch.computes["pe"].to_data()["attainable"] == 0.75
     plain = parse_spec(TINY, "spec.yaml").computes["pe"]
     assert plain.attainable == 1.0 and "attainable" not in plain.to_data()
+
+
+@pytest.mark.parametrize("text, want", [
+    # a recursive alias, and the exponential "billion laughs" expansion: refused at the alias
+    ("a: &a [*a]\n", "spec.yaml:1: YAML alias *a: aliases are not supported in a spec"),
+    ("a: &a [x, x]\nb: &b [*a, *a]\nc: [*b, *b]\n", "spec.yaml:2: YAML alias *a"),
+    # nesting that would exhaust the composer's recursion
+    ("a: " + "[" * 3000 + "]" * 3000 + "\n", "spec.yaml:1: nested more than 64 levels deep"),
+])
+def test_aliases_and_deep_nesting_are_one_line_problems(text, want):
+    found = problems(text)
+    assert len(found) == 1 and found[0].startswith(want), found
+
+
+def test_an_alias_in_a_set_value_is_refused():
+    found = problems(TINY, ("pe.shape=&a [*a]",))
+    assert found == ["--set pe.shape: pe.shape: YAML alias *a: aliases are not supported in a "
+                     "spec; write the value out"]

@@ -36,6 +36,7 @@ def test_evaluate_table_and_drives():
 @pytest.mark.parametrize("args, words", [
     (BASE + ["--system", "magic"], "unknown system 'magic'"),
     (BASE + ["--drives", "0"], "--drives"),
+    (BASE + ["--mapper", "fa3"], "--mapper: not for a storage architecture"),
     (["evaluate", "--arch", "instinfer_csd", "--model", "opt-13b"], "give --context"),
     (BASE + ["--phase", "prefill"], "decode phase only"),
     (["evaluate", "--arch", "instinfer_csd", "--context", "16"], "give --model"),

@@ -195,3 +195,26 @@ def test_equal_values_in_other_units_are_one_point(tmp_path):
     run_sweep(cfg, [parse_grid("global_buffer.capacity=1MiB")], tmp_path / "u")
     again = run_sweep(cfg, [parse_grid("global_buffer.capacity=1024KiB")], tmp_path / "u")
     assert (again.skipped, again.evaluated) == (1, 0)
+
+
+def test_a_search_cut_short_is_not_a_finished_point(tmp_path, monkeypatch):
+    # Ctrl-C inside a point's search ends the search early; the sweep must stop there and not
+    # record that best-so-far as the point's result (resume then evaluates it again)
+    import studies.evaluate as ev
+    from mappers.search import SearchResult
+
+    cut = {4096}  # the lengths whose search "is interrupted"
+
+    def fake(w, seq, arch):  # finds the FuseMax mapping
+        m = DESIGNS["fusemax"].build(w, seq, arch)
+        return SearchResult(m, 0.0, 0.0, 1, 1, 0.0, seq in cut, 1)
+
+    monkeypatch.setattr(ev, "_search_one_pass", fake)
+    cfg = SweepConfig("fusemax", (), "search", BERT)
+    out = tmp_path / "s"
+    r = run_sweep(cfg, [parse_grid("seq=1K,4K")], out, batch=1)
+    assert r.interrupted and r.evaluated == 1
+    assert list(read_results(out)["seq"]) == [1024]
+    cut.clear()
+    again = run_sweep(cfg, [parse_grid("seq=1K,4K")], out, batch=1)
+    assert (again.skipped, again.evaluated, again.interrupted) == (1, 1, False)
