@@ -457,7 +457,7 @@ class _Checker:
         if isinstance(value.data, str) and value.data in choices:
             return value.data
         self.fail(value, path, f"unknown {noun} {_shown(value.data)}"
-                  f"{_suggest(str(value.data), choices, noun + 's')}")
+                  f"{_suggest(str(value.data), choices, noun + ('es' if noun.endswith('s') else 's'))}")
         return None
 
     def reference(self, fields: dict[str, _Value], path: str, key: str) -> str | None:
@@ -749,6 +749,8 @@ def load_arch(name_or_path: str | Path, overrides: Sequence[str] = ()) -> Archit
         return parse_spec(preset_path(text).read_text(), f"{text}.yaml", overrides)
     path = Path(text)
     if not path.is_file():
+        if path.is_dir():
+            raise SpecError([f"{text}: a directory, not a spec file"])
         if path.suffix in (".yaml", ".yml") or len(path.parts) > 1:
             raise SpecError([f"{text}: no such file"])
         raise SpecError([f"no preset architecture or file named '{text}'"

@@ -397,7 +397,7 @@ def flash(a: Attention, arch, kind: str = "fa2") -> Choice:
     bcs = _edges(a.m)
     if (a.seq >= TILE_EDGES[0] and a.seq % TILE_EDGES[0]) or not bcs:
         raise ValueError(f"sequence length {a.seq} (keys {a.m}) must be a multiple of 16 for "
-                         f"the GPU tile mappers")
+                         f"the GPU tile mappers (or, one tile, under 16)")
 
     # Br from the kernel's smallest tile up; the queries padded to whole tiles
     tiles = [(br, bc) for br in TILE_EDGES if br == MIN_BR[kind] or MIN_BR[kind] < br <= a.seq

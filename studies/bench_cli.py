@@ -18,7 +18,7 @@ def bench(
     n: Annotated[int, typer.Option("--n", min=1, help="Mappings scored by the Numba path.")] = 1_000_000,
     python_n: Annotated[int, typer.Option("--python-n", min=1,
                                           help="Mappings scored by the plain-Python path.")] = 1000,
-    seed: Annotated[int, typer.Option(help="Seed of the random tilings.")] = 0,
+    seed: Annotated[int, typer.Option(min=0, help="Seed of the random tilings.")] = 0,
     fmt: Annotated[str, typer.Option("--format", "-f", help="table or json.")] = "table",
 ) -> None:
     """Score a standard batch of mappings and report mappings per second.

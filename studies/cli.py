@@ -350,7 +350,7 @@ def run_cascade(
         help="Rank shapes as RANK=INTEGER,...; outer split parts (m1) are derived.")],
     check: Annotated[bool, typer.Option(
         "--check", help="Compare the output with softmax attention; exit 1 if not.")] = False,
-    seed: Annotated[int, typer.Option(help="Seed of the random inputs.")] = 0,
+    seed: Annotated[int, typer.Option(min=0, help="Seed of the random inputs.")] = 0,
     tol: Annotated[float, typer.Option(
         min=0.0, help="--check passes if max |error| <= TOL * max(1, max |output|).")] = 1e-8,
     fmt: FormatOpt = Format.table,

@@ -9,10 +9,19 @@ from __future__ import annotations
 from pathlib import Path
 
 import plotly.graph_objects as go
+import typer
 
 
 def write_html(fig: go.Figure, path: Path | str) -> Path:
     """Write FIG to PATH; plotly.min.js is written next to it once, if not already there."""
     path = Path(path)
     fig.write_html(path, include_plotlyjs="directory")
+    return path
+
+
+def out_directory(path: Path | None) -> Path | None:
+    """An --out directory checked before any work (a typer callback): a file there is refused
+    at once rather than after the whole computation."""
+    if path is not None and path.exists() and not path.is_dir():
+        raise typer.BadParameter(f"{path} exists and is not a directory")
     return path

@@ -14,7 +14,7 @@ from rich.table import Table
 from . import instinfer as study
 from .csv_rows import to_csv
 from .llm import llm
-from .html import write_html
+from .html import out_directory, write_html
 
 out = Console(markup=False, highlight=False)
 
@@ -25,7 +25,7 @@ def instinfer(
              "Llama-2 2048 + 2048 tokens, OPT-30B on two GPUs' memory).")] = "opt-13b",
     fmt: Annotated[str, typer.Option("--format", "-f", help="table or json.")] = "table",
     out_dir: Annotated[Optional[Path], typer.Option(
-        "--out", help="Also write rows.csv, claims.csv and throughput.html here.")] = None,
+        "--out", callback=out_directory, help="Also write rows.csv, claims.csv and throughput.html here.")] = None,
 ) -> None:
     """InstInfer (arXiv 2409.04992): tokens/s of gpu, deepspeed, flexgen, instinfer and
     instinfer_sparse over batch 1..256 (one drive) and of the drive systems over 1..20 drives

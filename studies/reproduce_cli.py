@@ -17,7 +17,7 @@ from . import reproduce_figures
 from .instinfer_cli import instinfer
 from .csv_rows import to_csv
 from .workloads import MODELS
-from .html import write_html
+from .html import out_directory, write_html
 
 out = Console(markup=False, highlight=False)
 reproduce_app = typer.Typer(help="Reproduce published results beside the published values.")
@@ -29,7 +29,7 @@ def fusemax(
     models: Annotated[str, typer.Option(help="Comma list of BERT, TrXL, T5, XLM.")] = "BERT,TrXL,T5,XLM",
     fmt: Annotated[str, typer.Option("--format", "-f", help="table, csv or json.")] = "table",
     out_dir: Annotated[Optional[Path], typer.Option(
-        "--out", help="Also write the CSVs and plotly HTML figures here.")] = None,
+        "--out", callback=out_directory, help="Also write the CSVs and plotly HTML figures here.")] = None,
 ) -> None:
     """FuseMax (MICRO 2024): every design on BERT, TrXL, T5, XLM at 1K..1M, beside the artifact.
 
@@ -147,7 +147,7 @@ def print_tables(rows: list[dict], heads: list[dict]) -> None:
 def flashattention(
     fmt: Annotated[str, typer.Option("--format", "-f", help="table, csv or json.")] = "table",
     out_dir: Annotated[Optional[Path], typer.Option(
-        "--out", help="Also write the CSVs and plotly HTML figures here.")] = None,
+        "--out", callback=out_directory, help="Also write the CSVs and plotly HTML figures here.")] = None,
 ) -> None:
     """FlashAttention 1/2/3, Flash-Decoding, LeanAttention: the GPU-tile model beside published.
 

@@ -33,10 +33,18 @@ def evaluate_storage(a, model_name: str | None, batch: int | None, context: int 
     print_row(row)
 
 
+def _drives(r: dict) -> str:
+    """The drives asked for, and those given heads where the heads run out first."""
+    if r["drives_used"] == r["drives"]:
+        return f"{r['drives']} drive(s)"
+    return (f"{r['drives']} drives, {r['drives_used']} used ({r['heads_per_drive']} head(s) each; "
+            f"a head is not split)")
+
+
 def print_row(r: dict) -> None:
     """A decode step as tables: result, time per resource, assumptions."""
     out.print(f"{r['system']} ({DESCRIPTIONS[r['system']]}): {r['model']}, batch {r['batch']}, "
-              f"{r['context']} cached tokens, {r['drives']} drive(s); KV cache in {r['kv_home']}, "
+              f"{r['context']} cached tokens, {_drives(r)}; KV cache in {r['kv_home']}, "
               f"weights in {r['weights_home']}")
     if r["oom"]:
         out.print(f"out of memory: {r['oom_reason']}")

@@ -204,15 +204,21 @@ class PartWriter:
 
     def __init__(self, out: Path, key: dict) -> None:
         self.out = Path(out)
-        if self.out.exists() and not self.out.is_dir():
-            raise ValueError(f"--out {out} exists and is not a sweep directory")
-        self.out.mkdir(parents=True, exist_ok=True)
         meta = self.out / META
+        if self.out.exists() and (not self.out.is_dir() or not meta.exists()
+                                  and any(self.out.iterdir())):
+            raise ValueError(f"--out {out} exists and is not a sweep directory (a sweep writes "
+                             f"into a new or empty directory, or resumes its own)")
+        self.out.mkdir(parents=True, exist_ok=True)
         if meta.exists():
-            old = json.loads(meta.read_text())
+            try:
+                old = json.loads(meta.read_text())
+            except ValueError as exc:
+                raise ValueError(f"{meta}: not a sweep's configuration ({exc}); use another "
+                                 f"--out") from None
             if old != key:
                 diff = ", ".join(k for k in key if old.get(k) != key.get(k)) or "configuration"
-                raise ValueError(f"--out {out} holds another sweep (its {diff} differ); "
+                raise ValueError(f"--out {out} holds another sweep (it differs in: {diff}); "
                                  f"use another --out")
         else:
             _atomic_write(meta, json.dumps(key, indent=2, sort_keys=True).encode())
@@ -316,6 +322,8 @@ def run_sweep(cfg: SweepConfig, axes: list[Axis], out: str | Path, *, workers: i
         raise ValueError(f"--grid names a field twice: {', '.join(sorted({n for n in names if names.count(n) > 1}))}")
     if "seq" not in names and cfg.seq is None:
         raise ValueError("give --seq, or sweep it with --grid seq=...")
+    if not str(out).strip():
+        raise ValueError("--out is empty: name the sweep's directory, e.g. --out gb.parquet")
     key = cfg.base_key()
     writer = PartWriter(Path(out), key | {"axes": list(names)})
     todo = pending(axes, key, writer.done())
@@ -376,12 +384,18 @@ def _pool(cfg, key, names, batches, workers, scheduler):
 
     ctx = multiprocessing.get_context("fork" if os.name == "posix" else "spawn")
     pool = ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_worker_init)
+    futures = []
     try:
         futures = [pool.submit(evaluate_batch, cfg, key, names, b) for b in batches]
         for f in as_completed(futures):
             yield f.result()
     finally:
+        # stopped early (Ctrl-C): the batches in flight are lost anyway (only finished ones
+        # are written), so their workers are ended now rather than waited for at exit
+        running = [] if all(f.done() for f in futures) else list(pool._processes.values())
         pool.shutdown(wait=False, cancel_futures=True)
+        for proc in running:
+            proc.terminate()
 
 
 def _dask_threads(scheduler: str) -> int:

@@ -113,6 +113,26 @@ def test_other_sweep_in_the_same_out_is_refused(tmp_path):
         run_sweep(SweepConfig("fusemax", (), "architecture", BERT), axes, tmp_path / "o")
 
 
+@pytest.mark.parametrize("setup, words", [
+    (lambda d: d.mkdir() or (d / "notes.yaml").write_text("x: 1\n"), "is not a sweep directory"),
+    (lambda d: d.write_text("x"), "is not a sweep directory"),
+    (lambda d: d.mkdir() or (d / "_sweep.json").write_text("{"), "_sweep.json: not a sweep's"),
+])
+def test_out_that_is_no_sweep_is_refused_before_writing(tmp_path, setup, words):
+    # a directory of other files, a file, a corrupt configuration: nothing is written there
+    out = tmp_path / "o"
+    setup(out)
+    before = sorted(out.rglob("*")) if out.is_dir() else None
+    with pytest.raises(ValueError, match=words):
+        run_sweep(SweepConfig("fusemax", (), "fusemax", BERT), [parse_grid("seq=1K")], out)
+    assert (sorted(out.rglob("*")) if out.is_dir() else None) == before
+
+
+def test_empty_out_is_refused():
+    with pytest.raises(ValueError, match="--out is empty"):
+        run_sweep(SweepConfig("fusemax", (), "fusemax", BERT), [parse_grid("seq=1K")], "")
+
+
 def _running(marker: str) -> list[str]:
     """Processes whose command line holds `marker`."""
     found = []
