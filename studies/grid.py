@@ -152,9 +152,13 @@ def parse_sizes(text: str, what: str) -> list[float]:
     """Sizes in bytes from a list or range with units (`64KiB..64MiB*2`, `1MiB,16MiB`)."""
     values, texts = _spec_values(what, text)
     try:
-        return [parse_size(t) for t in texts]
+        sizes = [parse_size(t) for t in texts]
     except ValueError as exc:
         raise ValueError(f"{what}: {exc}") from None
+    bad = [t for t, v in zip(texts, sizes) if not v > 0]
+    if bad:
+        raise ValueError(f"{what}: sizes must be > 0, got '{bad[0]}'")
+    return sizes
 
 
 def grid_size(axes: list[Axis]) -> int:

@@ -322,6 +322,8 @@ def run_sweep(cfg: SweepConfig, axes: list[Axis], out: str | Path, *, workers: i
         raise ValueError(f"--grid names a field twice: {', '.join(sorted({n for n in names if names.count(n) > 1}))}")
     if "seq" not in names and cfg.seq is None:
         raise ValueError("give --seq, or sweep it with --grid seq=...")
+    if "seq" in names and cfg.seq is not None:
+        raise ValueError("give --seq or --grid seq=..., not both")
     if not str(out).strip():
         raise ValueError("--out is empty: name the sweep's directory, e.g. --out gb.parquet")
     key = cfg.base_key()

@@ -49,12 +49,20 @@ def model(name: str) -> Workload:
     return MODELS[key]
 
 
+#: the largest count taken (2^40 = 1024G, about a trillion tokens): beyond it no attention is
+#: real, and the symbolic and floating-point work would only run long to print nonsense
+MAX_COUNT = 1 << 40
+
+
 def parse_count(text: str) -> int:
     """`64K` -> 65536, `1M` -> 1048576, `512` -> 512."""
     m = _COUNT.match(str(text))
     if not m or int(m[1]) <= 0:
         raise ValueError(f"expected a positive count like 64K or 1M, got '{text}'")
-    return int(m[1]) * _SUFFIX[m[2].upper()]
+    n = int(m[1]) * _SUFFIX[m[2].upper()]
+    if n > MAX_COUNT:
+        raise ValueError(f"'{text}' is more than the largest count taken, 2^40 (1024G)")
+    return n
 
 
 def option_count(option: str, text: str | None) -> int | None:

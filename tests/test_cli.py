@@ -113,6 +113,9 @@ def assert_one_line_error(result, reason: str) -> None:
      "cannot check 'three_pass_masked' against attention on random inputs: its input(s) CM"),
     (["run", "three_pass_dropout", "--shape", "e=4,f=4,m=9,p=3", "--check"],
      "its input(s) SC, PB, DM"),
+    (["evaluate", "--model", "bert", "--seq", str(2**64)], "more than the largest count"),
+    (["bound", "traffic", "--model", "bert", "--seq", "1K", "--buffers", "-1KiB"],
+     "--buffers: sizes must be > 0, got '-1KiB'"),
     # a speedup of a decode step over a prefill means nothing
     (["compare", "--designs", "fa2,flash_decoding", "--batch", "1", "--heads", "16",
       "--head-dim", "128", "--seq", "1K"], "fa2 (prefill), flash_decoding (decode)"),

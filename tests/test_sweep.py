@@ -128,6 +128,12 @@ def test_out_that_is_no_sweep_is_refused_before_writing(tmp_path, setup, words):
     assert (sorted(out.rglob("*")) if out.is_dir() else None) == before
 
 
+def test_seq_given_twice_is_refused(tmp_path):
+    with pytest.raises(ValueError, match="not both"):
+        run_sweep(SweepConfig("fusemax", (), "fusemax", BERT, 4096), [parse_grid("seq=1K")],
+                  tmp_path / "o")
+
+
 def test_empty_out_is_refused():
     with pytest.raises(ValueError, match="--out is empty"):
         run_sweep(SweepConfig("fusemax", (), "fusemax", BERT), [parse_grid("seq=1K")], "")
