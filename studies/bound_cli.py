@@ -29,8 +29,10 @@ from .workloads import parse_count
 from .html import write_html
 
 out = Console(markup=False, highlight=False)
-bound_app = typer.Typer(help="Bounds: tile sparsity (GNA), roofline, DRAM traffic.",
-                        no_args_is_help=True, add_completion=False)
+bound_app = typer.Typer(
+    help="Bounds: tile sparsity (GNA), roofline, DRAM traffic.",
+    no_args_is_help=True, add_completion=False,
+    epilog="Example: attnsim bound roofline --model bert --seq 64K --over unfused")
 FmtOpt = Annotated[str, typer.Option("--format", "-f", help="table or json.")]
 
 

@@ -23,6 +23,7 @@ from einsum_cascades import (Cascade, CascadeError, analyse, check_attention, li
 from einsum_cascades.reference import require_random_checkable
 from archsim.spec import SpecError
 from studies.arch_cli import arch_app
+from studies.workloads import parse_count
 
 out = Console(markup=False, highlight=False)
 err = Console(stderr=True, markup=False, highlight=False)
@@ -179,17 +180,17 @@ def tensor_text(c: Cascade, name: str) -> str:
 
 
 def parse_shapes(text: str) -> dict[str, int]:
-    """`e=64,m=1024` -> {"e": 64, "m": 1024}; a malformed item raises ValueError naming it."""
+    """`e=64,m=1K` -> {"e": 64, "m": 1024}; a malformed item raises ValueError naming it."""
     shapes: dict[str, int] = {}
     for item in text.split(","):
         name, sep, value = (s.strip() for s in item.partition("="))
+        if not (sep and name.isidentifier()):
+            raise ValueError(f"bad --shape item '{item.strip()}': expected RANK=COUNT, "
+                             f"as in --shape e=64,m=1K")
         try:
-            if not (sep and name.isidentifier()):
-                raise ValueError
-            number = int(value)
-        except ValueError:
-            raise ValueError(f"bad --shape item '{item.strip()}': expected RANK=INTEGER, "
-                             f"as in --shape e=64,m=1024") from None
+            number = parse_count(value)
+        except ValueError as exc:
+            raise ValueError(f"bad --shape item '{item.strip()}': {exc}") from None
         if name in shapes:
             raise ValueError(f"--shape gives rank '{name}' twice")
         shapes[name] = number
@@ -347,7 +348,7 @@ def run_cascade(
     cascade: CascadeArg,
     shape: Annotated[str, typer.Option(
         "--shape", "-s", show_default=False,
-        help="Rank shapes as RANK=INTEGER,...; outer split parts (m1) are derived.")],
+        help="Rank shapes as RANK=COUNT,... (64, 4K, 1M); outer split parts (m1) are derived.")],
     check: Annotated[bool, typer.Option(
         "--check", help="Compare the output with softmax attention; exit 1 if not.")] = False,
     seed: Annotated[int, typer.Option(min=0, help="Seed of the random inputs.")] = 0,

@@ -20,7 +20,10 @@ from .workloads import MODELS
 from .html import out_directory, write_html
 
 out = Console(markup=False, highlight=False)
-reproduce_app = typer.Typer(help="Reproduce published results beside the published values.")
+reproduce_app = typer.Typer(
+    help="Reproduce published results beside the published values.",
+    no_args_is_help=True, add_completion=False,
+    epilog="Example: attnsim reproduce fusemax --out results/")
 reproduce_app.command("instinfer")(instinfer)  # InstInfer's reproduction lives in its own module
 
 

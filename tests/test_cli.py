@@ -81,6 +81,8 @@ def test_run_check_json():
     assert data["shapes"]["m1"] == 5  # ceil(37 / 8)
     assert data["outputs"]["AV"]["shape"] == [8, 5]
     assert data["op_counts"] == data["symbolic_op_counts"]
+    suffixed = ok_json("run", "one_pass", "--shape", "e=8,f=8,m=1K,p=5,m0=256")
+    assert suffixed["shapes"]["m"] == 1024 and suffixed["shapes"]["m1"] == 4  # the --seq suffixes
 
 
 def test_run_table_and_failed_check():
@@ -103,7 +105,8 @@ def assert_one_line_error(result, reason: str) -> None:
 @pytest.mark.parametrize("args, reason", [
     (["show", "no_such_cascade"], "no library cascade or file named 'no_such_cascade'"),
     (["run", "one_pass", "--shape", "m=abc"], "bad --shape item 'm=abc'"),
-    (["run", "one_pass", "--shape", "m"], "bad --shape item 'm'"),
+    (["run", "one_pass", "--shape", "m"], "bad --shape item 'm': expected RANK=COUNT"),
+    (["run", "one_pass", "--shape", "e=8,f=8,p=5,m=0"], "bad --shape item 'm=0': expected a positive"),
     (["run", "one_pass", "--shape", "e=8,f=8"], "needs the shape of rank(s)"),
     (["run", "one_pass", "--shape", "e=8,q=3"], "rank 'q'"),
     (["run", "one_pass"], "Missing option '--shape'"),
@@ -136,7 +139,7 @@ def test_main_in_a_subprocess_reports_one_line():
     proc = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, env=env, timeout=60)
     assert proc.returncode == 2 and proc.stdout == ""
     assert proc.stderr.splitlines() == [
-        "error: bad --shape item 'm=abc': expected RANK=INTEGER, as in --shape e=64,m=1024"]
+        "error: bad --shape item 'm=abc': expected a positive count like 64K or 1M, got 'abc'"]
 
 
 def test_lazy_commands_help_is_their_own_and_startup_skips_the_heavy_stack():
@@ -151,3 +154,15 @@ def test_lazy_commands_help_is_their_own_and_startup_skips_the_heavy_stack():
     assert loaded == "[]", f"attnsim's startup imports {loaded}"
     listed = invoke("--help").stdout  # each lazy command on its own row of the listing
     assert all(re.search(rf"│ {name} +{re.escape(LAZY[name][2][:20])}", listed) for name in LAZY)
+
+
+@pytest.mark.parametrize("group, commands", [
+    ("reproduce", ("fusemax", "flashattention", "instinfer")),
+    ("bound", ("tiles", "roofline", "traffic")),
+    ("arch", ("list", "show", "validate")),
+])
+def test_a_group_alone_teaches_its_commands_and_an_example(group, commands):
+    result = invoke(group)  # no subcommand: its help, not "Missing command"
+    assert "Missing command" not in result.output
+    assert all(re.search(rf"│ {c} ", result.output) for c in commands), result.output
+    assert f"Example: attnsim {group} " in result.output
