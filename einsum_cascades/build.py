@@ -135,7 +135,12 @@ def _tensors(src: Source, einsums: list[Einsum],
              axes: dict[str, list[str | None]]) -> dict[str, Tensor]:
     defined = {e.output: e for e in einsums}
     iterative = {e.output: e.iterative_rank for e in einsums if e.kind == "update"}
-    declared = {d.ref.tensor: d for d in src.decls}
+    declared: dict = {}
+    for d in src.decls:
+        if d.ref.tensor in declared:
+            raise CascadeError(f"input '{d.ref.tensor}' declared twice (first at line "
+                               f"{declared[d.ref.tensor].pos.line})", d.ref.pos)
+        declared[d.ref.tensor] = d
     first_read: dict[str, Ref] = {}
     for e in einsums:
         for r in refs(e.expr):

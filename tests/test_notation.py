@@ -72,6 +72,9 @@ def test_elementwise_max_and_explicit_sum():
     # a dependency cycle
     ("A[m] = B[m] * C[m]\nB[m] = A[m] + C[m]", 1, 1, "dependency cycle"),
     ("RM[0,p] = -inf\nRM[m1+1,p] = max(RM[m1+1,p], L[m1,p])", 2, 1, "dependency cycle"),
+    # an input declared twice, in one @input or again as a @pattern
+    ("@input Q[e,p], Q[e,p]\nY[p] = Q[e,p]", 1, 16, "input 'Q' declared twice (first at line 1)"),
+    ("@input Q[e,p]\n@pattern Q[e,p] causal\nY[p] = Q[e,p]", 2, 10, "input 'Q' declared twice"),
     # an output defined twice
     ("A[m] = B[m]\nA[m] = C[m]", 2, 1, "output 'A' defined twice (first at line 1)"),
     # syntax
