@@ -28,7 +28,7 @@ from einsum_cascades import load
 from .mapping import IN_PES, EinsumMapping, FusionGroup, Level, Loop, Mapping, MappingError, Stage
 from .plain import costs, resident_bytes
 from .search import fused_stages
-from .spatial import first_fitting, one_pass_on_arrays
+from .spatial import array_side, first_fitting, one_pass_on_arrays
 
 #: 1-pass Einsums on the 2D array when the 1D array is FLAT's (FuseMax paper Sec. VI-A: the
 #: "cascade" baseline runs only the matmuls on the 2D array)
@@ -95,7 +95,7 @@ class FlatConfig:
 def flat_configuration(batch: int, heads: int, head_dim: int, seq: int, arch) -> FlatConfig:
     """The row of the artifact's FLAT table for this workload on the cloud hardware, else the
     rule its rows follow (`flat_rule`)."""
-    side = arch.computes["pe2d"].shape[0]
+    side = array_side(arch)
     capacity = arch.memories["global_buffer"].capacity_bytes
     if (side, capacity) == CLOUD:
         for r in _table():
@@ -118,7 +118,7 @@ def flat_rule(seq: int, arch) -> FlatConfig:
     - output-stationary matmuls with the scores on chip, weight-stationary without.
     It reproduces every cloud row's granularity, P1, stationarity and QK/A placement; the
     table's Q on chip at 128K and AV on chip at 64K (search outcomes) are not in the rule."""
-    side = arch.computes["pe2d"].shape[0]
+    side = array_side(arch)
     capacity = arch.memories["global_buffer"].capacity_bytes
     w = arch.word_bits // 8
     if seq * seq * w <= capacity:
@@ -138,7 +138,7 @@ def spill_share(config: FlatConfig, seq: int, arch) -> float:
     allowance), against the buffer capacity (docs/fusemax-artifact-model.md section 5.1)."""
     if "QK" not in config.on_chip:
         return 0.0
-    side = arch.computes["pe2d"].shape[0]
+    side = array_side(arch)
     w = arch.word_bits // 8
     need = config.p1 * seq * w + 2 * side * side * w
     return 1.0 - min(1.0, arch.memories["global_buffer"].capacity_bytes / need)
@@ -152,7 +152,7 @@ def flat(head_dim: int, seq: int, instances: int, arch, config: FlatConfig) -> M
     stream past the buffer. All six Einsums form one pipelined stage. The on-chip tensors
     spill the share `spill_share` says to DRAM, or more if the resident bytes need it."""
     c = load("three_pass")
-    side = arch.computes["pe2d"].shape[0]
+    side = array_side(arch)
     if seq % side or seq % config.p1 or config.p1 % min(side, config.p1):
         raise MappingError(f"sequence length {seq} and P1 {config.p1} must be multiples of the "
                            f"array side {side}")

@@ -35,6 +35,16 @@ FUSEMAX_KEEP = {"*": "global_buffer"} | {t: IN_PES for t in (
     "BQK", "LM", "SLN", "SLD", "SLNV", "PRM", "SPD", "SPNV")}
 
 
+def array_side(arch) -> int:
+    """The side of the square 2D PE array these mappings tile by (M0 = P0 = side); any other
+    shape is refused: a mapping over two of its dimensions would leave the rest idle."""
+    shape = arch.computes["pe2d"].shape
+    if len(shape) != 2 or shape[0] != shape[1]:
+        raise MappingError(f"the spatial mappings need a square 2D array: '{arch.name}' has "
+                           f"pe2d.shape {list(shape)} (give [N, N])")
+    return shape[0]
+
+
 def _divisors_desc(n: int) -> list[int]:
     """Divisors of n, largest first (trial division up to sqrt(n))."""
     small = [d for d in range(1, int(n ** 0.5) + 1) if n % d == 0]
@@ -75,7 +85,7 @@ def one_pass_on_arrays(c: Cascade, head_dim: int, seq: int, instances: int, arch
     the 1D one; `serial` Einsums run their M0 loop in time (one PE walks a column); `forward`
     tensors stream from their producer's PEs to the named consumers. P1 is the largest that
     fits the buffer of `sizing` (default: `arch`)."""
-    side = arch.computes["pe2d"].shape[0]
+    side = array_side(arch)
     if seq % side:
         raise MappingError(f"sequence length {seq} is not a multiple of the array side {side}")
     shapes = {"e": head_dim, "f": head_dim, "m": seq, "p": seq, "m0": side}
@@ -142,7 +152,7 @@ def search_one_pass(head_dim: int, seq: int, instances: int, arch, *, bindings: 
     """Search tile factors and bindings of the 1-pass cascade on a spatial array, FuseMax's
     binding among the candidates."""
     c = load("one_pass")
-    side = arch.computes["pe2d"].shape[0]
+    side = array_side(arch)
     shapes = {"e": head_dim, "f": head_dim, "m": seq, "p": seq, "m0": min(side, seq)}
     hand = {e.key: ("pe2d" if e.key in FUSEMAX_2D else "pe1d") for e in c.einsums
             if e.kind != "init"}
@@ -156,7 +166,7 @@ def linear_layer(d_in: int, d_out: int, tokens: int, arch) -> Mapping:
     its side, tokens stream through in the largest tile that fits; a weight too large for the
     buffer is split over its outputs (each slice resident while all tokens pass)."""
     c = load("gemm")
-    side = arch.computes["pe2d"].shape[0]
+    side = array_side(arch)
     si, so = min(side, d_in), min(side, d_out)
     if d_in % si or d_out % so:
         raise MappingError(f"features {d_in} x {d_out} are not multiples of the array side {side}")
@@ -188,7 +198,7 @@ def unfused(head_dim: int, seq: int, instances: int, arch) -> Mapping:
     buffer (bypass). The softmax's Einsums take turns (one pipelined stage of one epoch: its memory time overlaps its compute).
     Each matmul streams the key rank in as few DRAM blocks as the buffer allows."""
     c = load("three_pass")
-    side = arch.computes["pe2d"].shape[0]
+    side = array_side(arch)
     if seq % side:
         raise MappingError(f"sequence length {seq} is not a multiple of the array side {side}")
     shapes = {"e": head_dim, "f": head_dim, "m": seq, "p": seq}

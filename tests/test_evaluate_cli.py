@@ -42,6 +42,11 @@ def test_search_is_never_slower_than_fusemax():
     (["--model", "bert", "--seq", "1K", "--cascade", "three_pass"], "runs the 'one_pass' cascade"),
     (["--batch", "2", "--seq", "1K"], "all of --batch, --heads and --head-dim"),
     (["--model", "bert", "--seq", "1K", "--set", "global_buffer.capacity=-1MiB"], "capacity"),
+    # a mapping tiled by the array side would leave the rest of a non-square array idle
+    (["--model", "bert", "--seq", "1K", "--set", "pe2d.shape=[128, 256]"],
+     "need a square 2D array: 'fusemax' has pe2d.shape [128, 256]"),
+    (["--model", "bert", "--seq", "1K", "--mapper", "flat", "--arch", "flat", "--set",
+      "pe2d.shape=[16, 16, 4]"], "'flat' has pe2d.shape [16, 16, 4]"),
 ])
 def test_bad_input_is_one_line(args, words):
     r = runner.invoke(app, ["evaluate", *args])
