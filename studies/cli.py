@@ -123,7 +123,8 @@ def error_message(exc: BaseException) -> str:
 app = typer.Typer(
     name="attnsim",
     cls=OneLineErrors,
-    epilog="Example: attnsim run one_pass --shape e=64,f=64,m=1024,p=256,m0=128 --check",
+    epilog="Examples: attnsim evaluate --arch fusemax --model bert --seq 64K; "
+           "attnsim run one_pass --shape e=64,f=64,m=1K,p=256,m0=128 --check",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
@@ -166,7 +167,13 @@ VersionOpt = Annotated[bool, typer.Option(
 
 @app.callback()
 def root(version_: VersionOpt = False) -> None:
-    """Attention as cascades of extended Einsums: list, show, analyse and run them."""
+    """What attention costs on a chip: cascades of extended Einsums, mapped onto architectures.
+
+    Start with a cascade (cascades, show, passes, run) and an architecture (arch list); then
+    ask what a design costs (evaluate, compare), how it scales (sweep, plot), how far any
+    mapping could go (bound), or re-derive a paper beside its numbers (reproduce). Every
+    command's --help has examples.
+    """
 
 
 def print_json(data: Any) -> None:
