@@ -76,10 +76,7 @@ def expand_to_roots(cascade: Cascade, data: np.ndarray, ranks: tuple[str, ...],
 def attention_reference(cascade: Cascade, inputs: dict[str, np.ndarray],
                         shapes: dict[str, int]) -> tuple[np.ndarray, tuple[str, ...]]:
     """Masked softmax attention of the cascade's Q, K, V: (output, its ranks)."""
-    missing = [t for t in ("Q", "K", "V") if t not in cascade.inputs]
-    if missing:
-        raise CascadeError(f"cannot check '{cascade.name}' against attention: it has no input(s) "
-                           f"{', '.join(missing)} (attention cascades read Q, K and V)")
+    _require_qkv(cascade)
     full = cascade.resolve_shapes(shapes)
     arrays = {}
     for t in ("Q", "K", "V"):
@@ -112,11 +109,24 @@ def attention_reference(cascade: Cascade, inputs: dict[str, np.ndarray],
     return out, out_r
 
 
-def require_random_checkable(cascade: Cascade) -> None:
-    """Refuse a check on random inputs where an input other than Q, K, V and the @patterns
-    (an additive mask, dropout's) would make the cascade something other than attention."""
+def _require_qkv(cascade: Cascade) -> None:
+    missing = [t for t in ("Q", "K", "V") if t not in cascade.inputs]
+    if missing:
+        raise CascadeError(f"cannot check '{cascade.name}' against attention: it has no input(s) "
+                           f"{', '.join(missing)} (attention cascades read Q, K and V)")
+
+
+def require_checkable(cascade: Cascade, random: bool = True) -> None:
+    """Refuse a check against attention, before any work, of a cascade that is not attention:
+    no Q, K, V; more than one output; or (on random inputs) an input other than Q, K, V and
+    the @patterns, such as an additive mask or dropout's, whose random values change it."""
+    _require_qkv(cascade)
+    outs = cascade.outputs
+    if len(outs) != 1:
+        raise CascadeError(f"cannot check '{cascade.name}': it has {len(outs)} outputs "
+                           f"({', '.join(outs)}), attention has one")
     other = [t for t in cascade.inputs if t not in ("Q", "K", "V") and t not in cascade.patterns]
-    if other:
+    if random and other:
         raise CascadeError(f"cannot check '{cascade.name}' against attention on random inputs: "
                            f"its input(s) {', '.join(other)} are not Q, K, V or a @pattern, "
                            f"which is all the reference softmax attention reads")
@@ -128,14 +138,10 @@ def check_attention(cascade: Cascade, shapes: dict[str, int], seed: int = 0,
     """Max absolute error of the cascade's output against attention, on random inputs (or the
     given ones, and the given result of running on them). Random values in any other input
     (an additive mask, dropout's) would not be attention, so such a cascade needs `inputs`."""
-    if inputs is None:
-        require_random_checkable(cascade)
+    require_checkable(cascade, random=inputs is None)
     inputs = inputs if inputs is not None else random_inputs(cascade, shapes, seed)
     result = result if result is not None else run(cascade, inputs, shapes)
     outs = cascade.outputs
-    if len(outs) != 1:
-        raise CascadeError(f"cannot check '{cascade.name}': it has {len(outs)} outputs "
-                           f"({', '.join(outs)}), attention has one")
     got, got_r = expand_to_roots(cascade, result.tensors[outs[0]], cascade.tensors[outs[0]].ranks,
                                  shapes)
     ref, ref_r = attention_reference(cascade, inputs, shapes)

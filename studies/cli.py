@@ -20,7 +20,7 @@ from typer.core import TyperGroup
 
 from einsum_cascades import (Cascade, CascadeError, analyse, check_attention, library, load,
                              random_inputs, run, symbolic_costs)
-from einsum_cascades.reference import require_random_checkable
+from einsum_cascades.reference import require_checkable
 from archsim.spec import SpecError
 from studies.arch_cli import arch_app
 from studies.workloads import parse_count
@@ -375,7 +375,7 @@ def run_cascade(
     given = parse_shapes(shape)
     shapes = c.resolve_shapes(given)
     if check:
-        require_random_checkable(c)
+        require_checkable(c)
     inputs = random_inputs(c, given, seed)
     start = time.perf_counter()
     result = run(c, inputs, given)

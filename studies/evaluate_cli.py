@@ -25,7 +25,18 @@ out = Console(markup=False, highlight=False)
 #: --model, for every command taking a workload (its names from the registries)
 ModelOpt = Annotated[Optional[str], typer.Option(
     "--model", help=f"{', '.join(MODELS)} (FuseMax's workloads) or {', '.join(LLMS)} (one "
-                    f"layer's attention, batch 1 unless --batch on storage presets).")]
+                    f"layer's attention at batch 1; storage presets take --batch).")]
+
+#: --cascade, for every command mapping one design's cascade
+CascadeOpt = Annotated[Optional[str], typer.Option(
+    help="The mapper's cascade, by name or file: each mapper maps one cascade, so this checks "
+         "it (default: the mapper's own).")]
+
+
+def require_cascade(mapper: str, d, cascade: str | None) -> None:
+    """A --cascade given must be the one the design's mapper maps."""
+    if cascade is not None and load(cascade).name != d.cascade:
+        raise ValueError(f"mapper '{mapper}' runs the '{d.cascade}' cascade, not '{cascade}'")
 
 
 def evaluate(
@@ -34,9 +45,7 @@ def evaluate(
     arch: Annotated[Optional[str], typer.Option(
         help="Preset name or spec file (default: the preset the mapper was designed for).")] = None,
     overrides: SetOpt = None,
-    cascade: Annotated[Optional[str], typer.Option(
-        help="The mapper's cascade, by name or file: each mapper maps one cascade, so this "
-             "checks it (default: the mapper's own).")] = None,
+    cascade: CascadeOpt = None,
     mapper: Annotated[Optional[str], typer.Option(
         help=f"One of: {', '.join(DESIGNS)} (default fusemax; not on storage presets, whose "
              f"systems --system names).")] = None,
@@ -101,8 +110,7 @@ def evaluate(
     if system_name is not None or drives is not None:
         raise ValueError(f"--system and --drives need a storage architecture (e.g. instinfer_csd), "
                          f"not '{a.name}'")
-    if cascade is not None and load(cascade).name != d.cascade:
-        raise ValueError(f"mapper '{mapper}' runs the '{d.cascade}' cascade, not '{cascade}'")
+    require_cascade(mapper, d, cascade)
     w = workload(model_name, batch, heads, head_dim)
     gpu_mapper = d.substrate == "gpu"
     if not gpu_mapper and (causal or kv_heads is not None):

@@ -22,6 +22,11 @@ def write_html(fig: go.Figure, path: Path | str) -> Path:
 def out_directory(path: Path | None) -> Path | None:
     """An --out directory checked before any work (a typer callback): a file there is refused
     at once rather than after the whole computation."""
-    if path is not None and path.exists() and not path.is_dir():
+    if path is None:
+        return path
+    if path.exists() and not path.is_dir():
         raise typer.BadParameter(f"{path} exists and is not a directory")
+    above = next((p for p in path.parents if p.exists()), None)
+    if above is not None and not above.is_dir():
+        raise typer.BadParameter(f"{path} cannot be made: {above} is a file")
     return path

@@ -205,17 +205,14 @@ class PartWriter:
     def __init__(self, out: Path, key: dict) -> None:
         self.out = Path(out)
         meta = self.out / META
-        if self.out.exists() and (not self.out.is_dir() or not meta.exists()
-                                  and any(self.out.iterdir())):
+        # hidden files do not count: a write cut short leaves a .tmp-* one, Finder a .DS_Store
+        if self.out.exists() and (not self.out.is_dir() or not meta.exists() and any(
+                not p.name.startswith(".") for p in self.out.iterdir())):
             raise ValueError(f"--out {out} exists and is not a sweep directory (a sweep writes "
                              f"into a new or empty directory, or resumes its own)")
         self.out.mkdir(parents=True, exist_ok=True)
         if meta.exists():
-            try:
-                old = json.loads(meta.read_text())
-            except ValueError as exc:
-                raise ValueError(f"{meta}: not a sweep's configuration ({exc}); use another "
-                                 f"--out") from None
+            old = _read_meta(meta)
             if old != key:
                 diff = ", ".join(k for k in key if old.get(k) != key.get(k)) or "configuration"
                 raise ValueError(f"--out {out} holds another sweep (it differs in: {diff}); "
@@ -260,6 +257,18 @@ def _atomic_write(path: Path, data: bytes) -> None:
     os.replace(tmp, path)
 
 
+def _read_meta(meta: Path) -> dict:
+    """A sweep directory's configuration; anything else there is refused in one line."""
+    try:
+        old = json.loads(meta.read_text())
+    except (ValueError, OSError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) else exc
+        raise ValueError(f"{meta}: not a sweep's configuration ({reason})") from None
+    if not isinstance(old, dict):
+        raise ValueError(f"{meta}: not a sweep's configuration (not a JSON object)")
+    return old
+
+
 def read_results(out: str | Path) -> pd.DataFrame:
     """A sweep's rows, one per point (duplicates by hash dropped)."""
     parts = sorted(Path(out).glob("part-*.parquet"))
@@ -267,7 +276,7 @@ def read_results(out: str | Path) -> pd.DataFrame:
         raise ValueError(f"{out}: no sweep results there")
     df = pd.concat([pq.read_table(p).to_pandas() for p in parts], ignore_index=True)
     meta = Path(out) / META
-    axes = json.loads(meta.read_text()).get("axes", []) if meta.exists() else []
+    axes = _read_meta(meta).get("axes", []) if meta.exists() else []
     df = df.drop_duplicates("hash")
     return df.sort_values([a for a in axes if a in df]).reset_index(drop=True) if axes else \
         df.reset_index(drop=True)

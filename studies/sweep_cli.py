@@ -11,12 +11,11 @@ from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TaskProgress
                            TextColumn, TimeRemainingColumn)
 
 from archsim.spec import load_arch
-from einsum_cascades import load
 from energy import ACCOUNTINGS
 
 from .arch_cli import SetOpt
 from .evaluate import DESIGNS, design
-from .evaluate_cli import ModelOpt, workload
+from .evaluate_cli import CascadeOpt, ModelOpt, require_cascade, workload
 from .grid import parse_grid
 from .sweep import METRICS, SweepConfig, read_results, run_sweep
 from .workloads import parse_count
@@ -37,8 +36,7 @@ def sweep(
         help="Preset name or spec file (default: the preset the mapper was designed for).")] = None,
     overrides: SetOpt = None,
     mapper: Annotated[str, typer.Option(help=f"One of: {', '.join(DESIGNS)}.")] = "fusemax",
-    cascade: Annotated[Optional[str], typer.Option(
-        help="Cascade to run (default: the mapper's own).")] = None,
+    cascade: CascadeOpt = None,
     model_name: ModelOpt = None,
     batch: Annotated[Optional[int], typer.Option(min=1, help="Batch (without --model).")] = None,
     heads: Annotated[Optional[int], typer.Option(min=1, help="Heads (without --model).")] = None,
@@ -75,8 +73,7 @@ def sweep(
     if metric not in METRICS:
         raise ValueError(f"--metric must be one of {', '.join(METRICS)}, got '{metric}'")
     d = design(mapper)
-    if cascade is not None and load(cascade).name != d.cascade:
-        raise ValueError(f"mapper '{mapper}' runs the '{d.cascade}' cascade, not '{cascade}'")
+    require_cascade(mapper, d, cascade)
     if accounting not in ACCOUNTINGS:
         raise ValueError(f"--accounting must be one of {', '.join(ACCOUNTINGS)}, "
                          f"got '{accounting}'")

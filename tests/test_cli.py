@@ -116,6 +116,10 @@ def assert_one_line_error(result, reason: str) -> None:
      "cannot check 'three_pass_masked' against attention on random inputs: its input(s) CM"),
     (["run", "three_pass_dropout", "--shape", "e=4,f=4,m=9,p=3", "--check"],
      "its input(s) SC, PB, DM"),
+    # what is not attention at all says why, before its other inputs are named
+    (["run", "gemm", "--shape", "i=8,n=8,o=8", "--check"], "it has no input(s) Q, K, V"),
+    (["run", "backward_flash", "--shape", "e=4,f=4,m=8,p=4,m0=4", "--check"],
+     "it has 3 outputs (BDV, BDK, dQ), attention has one"),
     (["evaluate", "--model", "bert", "--seq", str(2**64)], "more than the largest count"),
     (["bound", "traffic", "--model", "bert", "--seq", "1K", "--buffers", "-1KiB"],
      "--buffers: sizes must be > 0, got '-1KiB'"),

@@ -6,6 +6,8 @@ import csv
 import io
 import json
 
+import pytest
+
 from typer.testing import CliRunner
 
 from studies.cli import app
@@ -74,3 +76,14 @@ def test_reproduce_covers_xlm_beyond_the_artifact():
 def test_reproduce_rejects_unknown_model():
     r = runner.invoke(app, ["reproduce", "fusemax", "--models", "GPT"])
     assert r.exit_code == 2 and "unknown model 'GPT'" in r.output
+
+
+@pytest.mark.parametrize("study", ["fusemax", "flashattention", "instinfer"])
+@pytest.mark.parametrize("under, words", [("", "exists and is not a directory"),
+                                          ("sub", "cannot be made: ")])
+def test_out_that_cannot_be_a_directory_is_refused_before_the_work(tmp_path, study, under,
+                                                                   words):
+    # the option's own message (the work, run first, would end in an OS error instead)
+    (tmp_path / "afile").write_text("x")
+    r = runner.invoke(app, ["reproduce", study, "--out", str(tmp_path / "afile" / under)])
+    assert r.exit_code == 2 and words in r.output and "Traceback" not in r.output

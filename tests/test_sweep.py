@@ -117,6 +117,8 @@ def test_other_sweep_in_the_same_out_is_refused(tmp_path):
     (lambda d: d.mkdir() or (d / "notes.yaml").write_text("x: 1\n"), "is not a sweep directory"),
     (lambda d: d.write_text("x"), "is not a sweep directory"),
     (lambda d: d.mkdir() or (d / "_sweep.json").write_text("{"), "_sweep.json: not a sweep's"),
+    (lambda d: d.mkdir() or (d / "_sweep.json").write_text("[]"), r"\(not a JSON object\)"),
+    (lambda d: (d / "_sweep.json").mkdir(parents=True), r"_sweep.json: not a sweep's .*directory"),
 ])
 def test_out_that_is_no_sweep_is_refused_before_writing(tmp_path, setup, words):
     # a directory of other files, a file, a corrupt configuration: nothing is written there
@@ -126,6 +128,15 @@ def test_out_that_is_no_sweep_is_refused_before_writing(tmp_path, setup, words):
     with pytest.raises(ValueError, match=words):
         run_sweep(SweepConfig("fusemax", (), "fusemax", BERT), [parse_grid("seq=1K")], out)
     assert (sorted(out.rglob("*")) if out.is_dir() else None) == before
+
+
+def test_hidden_files_do_not_make_out_foreign(tmp_path):
+    # a kill during the first _sweep.json write leaves only its .tmp-* file: the rerun goes on
+    out = tmp_path / "o"
+    out.mkdir()
+    (out / ".tmp-0123abcd").write_bytes(b"{")
+    r = run_sweep(SweepConfig("fusemax", (), "fusemax", BERT), [parse_grid("seq=1K")], out)
+    assert r.evaluated == 1 and len(read_results(out)) == 1
 
 
 def test_seq_given_twice_is_refused(tmp_path):
@@ -214,6 +225,46 @@ def test_ctrl_c_stops_cleanly_and_keeps_what_is_written(tmp_path):
     assert "interrupted" in stdout and "Traceback" not in stderr
     df = read_results(out)
     assert 0 < len(df) < 135 and df["hash"].is_unique
+
+
+def _slow_batch(cfg, key, names, batch):
+    """A pool batch that takes a minute (its worker's pid written first)."""
+    Path(cfg).joinpath(f"{os.getpid()}.pid").touch()
+    time.sleep(60)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        return "\nState:\tZ" not in Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return False
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_ctrl_c_in_a_pool_ends_its_workers_at_once(tmp_path, monkeypatch):
+    # the batches in flight are lost anyway: Ctrl-C must not wait the minute they would take
+    import studies.sweep as sweep
+    monkeypatch.setattr(sweep, "evaluate_batch", _slow_batch)
+    batches = sweep._pool(str(tmp_path), None, (), [[1], [2], [3]], 2, None)
+
+    def ctrl_c(*_):  # once both workers are inside their batch
+        if len(list(tmp_path.glob("*.pid"))) == 2:
+            raise KeyboardInterrupt
+    old = signal.signal(signal.SIGALRM, ctrl_c)
+    try:
+        signal.setitimer(signal.ITIMER_REAL, 0.05, 0.05)
+        with pytest.raises(KeyboardInterrupt):
+            next(batches)
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        stopped = time.monotonic()
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, old)
+    pids = [int(p.stem) for p in tmp_path.glob("*.pid")]
+    deadline = stopped + 30  # well before a batch's minute
+    while any(map(_alive, pids)) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not any(map(_alive, pids))
 
 
 def test_equal_values_in_other_units_are_one_point(tmp_path):
