@@ -13,6 +13,7 @@ No constant is fitted per model or length: FLAT's configuration is the artifact'
 from __future__ import annotations
 
 import csv
+import re
 from dataclasses import replace
 from pathlib import Path
 
@@ -266,3 +267,22 @@ def test_cascade_other_head_dim_follows_the_artifacts_closed_forms(reproduction)
         bh = 64 * 16
         traffic = 2 * bh * (n * e + n // (p * p1) * n * 2 * e + n * e)
         assert r["traffic_bytes"] == pytest.approx(traffic, rel=1e-9)
+
+
+def test_readme_states_the_headline_means_this_code_gives(reproduction):
+    # README's validation table, rows "headline means on the 18 shared points" and "... over
+    # all 24 points": model values at the rounding printed (attention vs unfused, vs FLAT;
+    # end-to-end vs unfused, vs FLAT), so the table cannot drift from the reproduction
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    shared = next(x for x in readme.splitlines() if "headline means on the 18 shared" in x)
+    every = next(x for x in readme.splitlines() if "headline means over all 24" in x)
+    pair = r"(\d+\.\d+)x / (\d\.\d+)"
+    stated_shared = re.findall(pair + r" vs", shared)
+    stated_every = re.findall(pair + r" \(", every)
+    order = [("unfused", "attention"), ("flat", "attention"), ("unfused", "end-to-end"),
+             ("flat", "end-to-end")]
+    heads = {(h["baseline"], h["scope"]): h for h in reproduction[1]}
+    assert stated_shared == [(f"{heads[k]['speedup_on_shared']:.2f}",
+                              f"{heads[k]['energy_ratio_on_shared']:.3f}") for k in order]
+    assert stated_every == [(f"{heads[k]['speedup']:.2f}", f"{heads[k]['energy_ratio']:.3f}")
+                            for k in order]
