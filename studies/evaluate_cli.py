@@ -126,7 +126,7 @@ def evaluate(
         if seq is None:
             raise ValueError("give --seq, the sequence length (e.g. 64K)")
         r = run_design(d, w, option_count("--seq", seq), a, accounting)
-    r = {"mapper": mapper, "model": w.name} | r
+    r = {"mapper": mapper, "model": w.name, "batch_x_heads": w.batch * w.heads} | r
     if fmt == "json":
         typer.echo(json.dumps(r, indent=2))
         return
@@ -148,8 +148,11 @@ def workload(name: str | None, batch: int | None, heads: int | None,
 
 def print_report(r: dict) -> None:
     """The evaluation as tables."""
+    mapped = r["instances"] != r["batch_x_heads"]  # stream-K: one instance per SM's share
     out.print(f"{r['mapper']} mapping of {r['cascade']} on {r['arch']}: {r['model']} "
-              f"({r['instances']} heads x batch), shapes {r['shapes']}")
+              f"({r['batch_x_heads']} heads x batch"
+              + (f", mapped as {r['instances']} instances" if mapped else "")
+              + f"), shapes {r['shapes']}")
     t = Table(title="result")
     t.add_column("")
     t.add_column("value", justify="right")

@@ -30,6 +30,16 @@ def test_evaluate_gpu_json_fields():
     assert d["tiles"] and d["occupancy"] >= 1 and d["waves"]
 
 
+def test_the_header_says_heads_x_batch_and_how_many_instances_were_mapped():
+    # stream-K maps one instance per SM's share of the keys, not one per head
+    head = lambda *a: " ".join(runner.invoke(app, [  # the header, unwrapped
+        "evaluate", "--batch", "2", "--heads", "32", "--head-dim", "128", *a]).output.split()
+                               ).split(", shapes")[0]
+    assert head("--mapper", "lean", "--phase", "decode", "--context", "64K").endswith(
+        "(64 heads x batch, mapped as 132 instances)")
+    assert head("--mapper", "fa2", "--seq", "1K").endswith("custom (64 heads x batch)")
+
+
 def test_evaluate_gpu_defaults_to_h100_and_decode_phase():
     r = runner.invoke(app, BASE + ["--mapper", "flash_decoding", "--phase", "decode",
                                    "--context", "64K", "-f", "json"])
