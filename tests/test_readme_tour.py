@@ -68,6 +68,63 @@ def test_the_tour_has_blocks():
     assert len(tour()) >= 5
 
 
+def more_commands() -> list[str]:
+    """The argument lines of README's "More commands" block (comments dropped)."""
+    block = README.read_text().split("## More commands", 1)[1].split("```sh\n", 1)[1]
+    lines = block.split("```", 1)[0].splitlines()
+    return [shlex.split(line, comments=True)[1:] for line in lines if line.strip()]
+
+
+SHELL = (">", ">>", "|", "&&")  # where a shell line stops being attnsim's arguments
+
+
+def help_examples() -> list[list[str]]:
+    """The `attnsim ...` example lines of every command's --help and epilog."""
+    import typer.main
+
+    found, todo = [], [(typer.main.get_command(app), None, "attnsim")]
+    while todo:
+        command, parent, name = todo.pop()
+        ctx = command.make_context(name, [], parent=parent, resilient_parsing=True)
+        text = f"{command.help or ''}\n{command.epilog or ''}".replace(";", "\n")
+        for line in re.findall(r"^\s*(?:Examples?: )?(attnsim .+)$", text, re.M):
+            words = shlex.split(line, comments=True)[1:]
+            found.append(words[:next((k for k, w in enumerate(words) if w in SHELL), None)])
+        if hasattr(command, "get_command"):
+            todo += [(command.get_command(ctx, n), ctx, n) for n in command.list_commands(ctx)]
+    return found
+
+
+def parse_only(args: list[str]) -> None:
+    """Parse `attnsim ARGS` as the command line would, without running the command."""
+    import typer.main
+
+    command, ctx, name, rest = typer.main.get_command(app), None, "attnsim", list(args)
+    while hasattr(command, "get_command"):  # a group (no options of its own): its subcommand
+        ctx = command.make_context(name, [], parent=ctx, resilient_parsing=True)
+        name, rest = rest[0], rest[1:]
+        command = command.get_command(ctx, name)
+        assert command is not None, f"no command '{name}'"
+    command.make_context(name, rest, parent=ctx)  # raises on an unknown option or a bad value
+
+
+@pytest.mark.parametrize("args", more_commands(), ids=lambda a: " ".join(a[:2]))
+def test_more_commands_parse(args):
+    # each command and option the README lists exists and takes the values shown; running
+    # them all would take minutes, and each is exercised by its own command's tests
+    parse_only(args)
+
+
+def test_every_help_example_parses():
+    examples = help_examples()
+    assert len(examples) >= 20
+    for args in examples:
+        try:
+            parse_only(args)
+        except Exception as exc:
+            raise AssertionError(f"'attnsim {' '.join(args)}' in --help: {exc}") from exc
+
+
 def regenerate() -> None:
     """Rewrite every console block of README.md with this version's output."""
     text = README.read_text()
