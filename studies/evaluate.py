@@ -55,7 +55,9 @@ def _found(r: SearchResult, arch, partial: bool = True) -> Mapping:
     if r.interrupted and not partial:
         raise KeyboardInterrupt
     if r.mapping is None:
-        raise MappingError(f"the search found no mapping that fits '{arch.name}'")
+        raise MappingError(f"the search was interrupted before it found a mapping that fits "
+                           f"'{arch.name}'" if r.interrupted else
+                           f"the search found no mapping that fits '{arch.name}'")
     return r.mapping
 
 

@@ -149,3 +149,17 @@ def test_every_registered_design_evaluates_on_its_preset(name):
     assert r.exit_code == 0, r.output
     out = json.loads(r.output)
     assert out["latency_s"] > 0 and out["assumptions"]
+
+
+@pytest.mark.parametrize("interrupted, words", [
+    (True, "the search was interrupted before it found a mapping that fits 'fusemax'"),
+    (False, "the search found no mapping that fits 'fusemax'")])
+def test_a_search_without_a_mapping_says_whether_it_was_cut_short(interrupted, words):
+    from archsim.spec import load_arch
+    from mappers.mapping import MappingError
+    from mappers.search import SearchResult
+    from studies.evaluate import _found
+
+    empty = SearchResult(None, float("inf"), float("inf"), 10, 0, 0.1, interrupted, 1)
+    with pytest.raises(MappingError, match=words):
+        _found(empty, load_arch("fusemax"))
