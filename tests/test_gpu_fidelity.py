@@ -448,3 +448,21 @@ def test_flash_decoding_flat_up_to_32k(decode):
     rows, _ = decode
     t = {r["context"]: r["flash_decoding_s"] for r in rows}
     assert t[16384] < 2 * t[1024]
+
+
+def test_readme_states_the_h100_forward_figures_this_code_gives():
+    # README's validation table, FA2 and FA3 on H100 at head dim 128, 512..16K: the model's
+    # TFLOP/s and the chart's as printed, so the table cannot drift from the model
+    import re
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text().splitlines()
+    row = next(x for x in readme if "FA2 on H100, BF16 forward, head dim 128, 512..16K" in x)
+    model, published = re.search(r"\| ([\d, ]+) TFLOP/s vs ([\d, ]+):", row).groups()
+    forward = fa.forward_rows()
+    rows = [r for r in forward if r["kernel"] == "fa2"]
+    assert model.split(", ") == [f"{r['tflops']:.0f}" for r in rows]
+    assert published.split(", ") == [f"{r['published_tflops']:.0f}" for r in rows]
+    fa3 = [r["tflops"] for r in forward if r["kernel"] == "fa3"]
+    stated = next(x for x in readme if "FA3 on H100, same shapes" in x)
+    assert f"| {min(fa3):.0f}..{max(fa3):.0f} TFLOP/s vs" in stated
