@@ -110,6 +110,7 @@ def attention_reference(cascade: Cascade, inputs: dict[str, np.ndarray],
 
 
 def _require_qkv(cascade: Cascade) -> None:
+    """Softmax attention reads Q, K and V: a cascade without them cannot be checked against it."""
     missing = [t for t in ("Q", "K", "V") if t not in cascade.inputs]
     if missing:
         raise CascadeError(f"cannot check '{cascade.name}' against attention: it has no input(s) "

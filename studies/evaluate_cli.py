@@ -13,7 +13,7 @@ from archsim.spec import load_arch
 from einsum_cascades import load
 
 from .arch_cli import SetOpt
-from .evaluate import DESIGNS, design, run_design
+from .evaluate import DESIGNS, Design, design, run_design
 from .gpu_evaluate import GPU_DESIGNS, evaluate_gpu, problem
 from .storage_cli import SYSTEM_HELP, evaluate_storage
 from .llm import LLMS
@@ -33,7 +33,7 @@ CascadeOpt = Annotated[Optional[str], typer.Option(
          "it (default: the mapper's own).")]
 
 
-def require_cascade(mapper: str, d, cascade: str | None) -> None:
+def require_cascade(mapper: str, d: Design, cascade: str | None) -> None:
     """A --cascade given must be the one the design's mapper maps."""
     if cascade is not None and load(cascade).name != d.cascade:
         raise ValueError(f"mapper '{mapper}' runs the '{d.cascade}' cascade, not '{cascade}'")
