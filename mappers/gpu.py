@@ -94,6 +94,8 @@ SM_RESIDENT_UNLISTED = (min(b for b, _ in SM_RESIDENT.values()),
 FA2_CTA_WARPS = 4
 #: units of the GPU presets
 TENSOR, SFU, CUDA = "tensor_core", "sfu", "cuda_core"
+#: the components the GPU mappings place work and tiles on, by name (a spec must have them)
+COMPONENTS = (TENSOR, SFU, CUDA, "registers", "smem", "l2", "hbm")
 #: what binds where: matmuls on tensor cores, exponentials on the SFUs, the rest on CUDA cores
 #: (the B* products: the FlashAttention backward's recomputed exponentials BSN and its four GEMMs;
 #: SR: the exponentials PyTorch's block softmax recomputes in its epilogue)

@@ -26,6 +26,9 @@ from .mapping import (IN_PES, EinsumMapping, FusionGroup, Level, Loop, Mapping, 
                       Stage)
 from .search import Skeleton, SearchResult, candidate_bindings, fused_stages, search
 
+#: the components the spatial-array mappings (here and in mappers.flat) place work and tiles
+#: on, by name (a spec must have them)
+COMPONENTS = ("pe2d", "pe1d", "global_buffer", "dram")
 #: 1-pass Einsums on the 2D array in FuseMax's binding (README "FuseMax binding")
 FUSEMAX_2D = ("BQK", "LM", "SLN", "SLD", "SLNV")
 #: the per-epoch intermediates that stay in the PEs (registers; the 1D array takes the 2D

@@ -20,8 +20,23 @@ from mappers.plain import compute_seconds, costs, root_live_bytes
 from mappers.search import SearchResult
 from mappers.flat import cascade, flat, flat_configuration
 from mappers.spatial import fusemax, search_one_pass, unfused
+from mappers import spatial
 
 from .workloads import Workload
+
+
+#: the component names each substrate's mappings read (a spec renaming one is refused)
+NAMED_COMPONENTS = {"spatial": spatial.COMPONENTS, "gpu": gpu.COMPONENTS}
+
+
+def require_components(design_name: str, arch) -> None:
+    """A one-line error when `arch` lacks a component its substrate's mappings read by name."""
+    named = NAMED_COMPONENTS.get(arch.substrate, ())
+    missing = [n for n in named if n not in arch.computes and n not in arch.memories]
+    if missing:
+        raise ValueError(f"design '{design_name}' places its work on components named "
+                         f"{', '.join(named)}; '{arch.name}' has no {', '.join(missing)} "
+                         f"(its components: {', '.join([*arch.computes, *arch.memories])})")
 
 
 @dataclass(frozen=True)
@@ -43,6 +58,7 @@ class Design:
         if arch.substrate != self.substrate:
             raise ValueError(f"design '{self.name}' maps onto a {self.substrate} architecture, "
                              f"not '{arch.name}' ({arch.substrate}; its preset: {self.arch})")
+        require_components(self.name, arch)
 
 
 def _search_one_pass(w: Workload, seq: int, arch) -> SearchResult:

@@ -16,7 +16,7 @@ from mappers import gpu
 from mappers.gpu import Attention
 from mappers.plain import root_live_bytes
 
-from .evaluate import evaluate
+from .evaluate import evaluate, require_components
 from .workloads import Workload
 
 
@@ -94,6 +94,7 @@ def evaluate_gpu(name: str, a: Attention, arch, accounting: str = "complete") ->
     if arch.substrate != "gpu":
         raise ValueError(f"'{name}' maps onto a GPU, and '{arch.name}' is a {arch.substrate} "
                          f"architecture (GPU presets: a100, h100, a6000, b200)")
+    require_components(name, arch)
     choice = d.choose(a, arch)
     m = choice.mapping
     r = evaluate(m, arch, accounting)

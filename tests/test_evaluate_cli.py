@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 from typer.testing import CliRunner
@@ -163,3 +164,19 @@ def test_a_search_without_a_mapping_says_whether_it_was_cut_short(interrupted, w
     empty = SearchResult(None, float("inf"), float("inf"), 10, 0, 0.1, interrupted, 1)
     with pytest.raises(MappingError, match=words):
         _found(empty, load_arch("fusemax"))
+
+
+@pytest.mark.parametrize("preset, old, mapper", [
+    ("fusemax", "pe2d", "fusemax"), ("flat", "global_buffer", "flat"), ("h100", "l2", "standard"),
+    ("h100", "tensor_core", "fa1"), ("h100", "registers", "fa2")])
+def test_a_spec_renaming_a_component_the_mappings_read_is_refused(tmp_path, preset, old, mapper):
+    # the spec validates (names are the user's), but the mappings place work on these names
+    from archsim.spec import PRESETS_DIR
+    text = (PRESETS_DIR / f"{preset}.yaml").read_text()
+    spec = tmp_path / "renamed.yaml"
+    text = re.sub(rf"^(\s+){old}:", r"\1renamed:", text, flags=re.M)  # the component's key
+    spec.write_text(re.sub(rf"(parent: |between: \[.*?){old}\b", r"\1renamed", text))
+    args = ["--model", "bert", "--seq", "1K"] if preset in ("fusemax", "flat") else [
+        "--batch", "1", "--heads", "16", "--head-dim", "64", "--seq", "1K"]
+    r = runner.invoke(app, ["evaluate", "--arch", str(spec), "--mapper", mapper, *args])
+    assert r.exit_code == 2 and f"has no {old} (its components:" in r.output, r.output
