@@ -30,7 +30,10 @@ def _parse(value: object, units: dict[str, int | Decimal], what: str, example: s
             near = [u for u in units if u.lower() == match[2].lower()]
             hint = f" (did you mean {match[1]}{near[0]}?)" if near else ""
         raise UnitError(f"expected {what} like {example}, got '{value}'{hint}")
-    return float(Decimal(match[1]) * units[match[2]])  # exact: 1.4GB/s is 1400000000.0
+    number = float(Decimal(match[1]) * units[match[2]])  # exact: 1.4GB/s is 1400000000.0
+    if math.isinf(number):
+        raise UnitError(f"expected {what} like {example}, got '{value}', too large to represent")
+    return number
 
 
 def parse_size(value: object) -> float:

@@ -51,6 +51,9 @@ def test_plain_numbers():
 
 @pytest.mark.parametrize("parse, value, message", [
     (parse_size, "16MHz", "expected a size like 16MiB, got '16MHz'"),
+    # past a float: it became inf, and the spec then read as "no capacity" (unbounded)
+    (parse_size, "1e400B", "got '1e400B', too large to represent"),
+    (parse_bandwidth, "1e400GB/s", "got '1e400GB/s', too large to represent"),
     (parse_size, 1024, "expected a size like 16MiB, got '1024'"),
     (parse_size, "16 Mb", "expected a size like 16MiB, got '16 Mb'"),
     (parse_size, "16mib", "got '16mib' (did you mean 16MiB?)"),
