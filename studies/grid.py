@@ -161,6 +161,15 @@ def parse_sizes(text: str, what: str) -> list[float]:
     return sizes
 
 
+#: the most points one sweep takes: listing and hashing them comes before any is evaluated
+#: (10M points take minutes to list; at some 100 points/s per core, days to run)
+MAX_POINTS = 10_000_000
+
+
 def grid_size(axes: list[Axis]) -> int:
-    """Points of the full grid."""
-    return math.prod(len(a.values) for a in axes)
+    """Points of the full grid (refused past MAX_POINTS, before anything is listed)."""
+    n = math.prod(len(a.values) for a in axes)
+    if n > MAX_POINTS:
+        raise ValueError(f"the grid has {n:,} points (at most {MAX_POINTS:,} in one sweep): "
+                         f"use fewer values per axis, or split it into sweeps")
+    return n

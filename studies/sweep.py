@@ -335,10 +335,10 @@ def run_sweep(cfg: SweepConfig, axes: list[Axis], out: str | Path, *, workers: i
         raise ValueError("give --seq or --grid seq=..., not both")
     if not str(out).strip():
         raise ValueError("--out is empty: name the sweep's directory, e.g. --out gb.parquet")
+    total = grid_size(axes)
     key = cfg.base_key()
     writer = PartWriter(Path(out), key | {"axes": list(names)})
     todo = pending(axes, key, writer.done())
-    total = grid_size(axes)
     skipped = total - len(todo)
     if scheduler and batch is None and todo:
         workers = _dask_threads(scheduler)

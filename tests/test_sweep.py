@@ -139,6 +139,16 @@ def test_hidden_files_do_not_make_out_foreign(tmp_path):
     assert r.evaluated == 1 and len(read_results(out)) == 1
 
 
+def test_a_grid_too_large_to_list_is_refused_before_writing(tmp_path):
+    axes = [parse_grid(t) for t in ("global_buffer.capacity=1B..1TiB*2", "dram.bandwidth=1B/s..1TB/s*2",
+                                    "seq=1..1M*2", "pe1d.frequency=1Hz..1GHz*2")]
+    # 41 x 40 x 21 x 30 x 10 values: 10.3M points
+    with pytest.raises(ValueError, match="the grid has 10,332,000 points"):
+        run_sweep(SweepConfig("fusemax", (), "fusemax", BERT), axes + [parse_grid("batch=1..512*2")],
+                  tmp_path / "o")
+    assert not (tmp_path / "o").exists()
+
+
 def test_seq_given_twice_is_refused(tmp_path):
     with pytest.raises(ValueError, match="not both"):
         run_sweep(SweepConfig("fusemax", (), "fusemax", BERT, 4096), [parse_grid("seq=1K")],
