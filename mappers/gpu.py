@@ -379,12 +379,13 @@ def _edges(n: int) -> list[int]:
     return [n] if n < TILE_EDGES[0] else [t for t in TILE_EDGES if t <= n and n % t == 0]
 
 
-def check_head_dim(kind: str, d: int) -> None:
-    """One-line error for a head dim the kernel is not built for."""
+def check_head_dim(kind: str, d: int, mapper: str | None = None) -> None:
+    """One-line error for a head dim the kernel is not built for (`mapper`: the design that
+    takes `kind`'s head dims, named in the message)."""
     if d not in HEAD_DIMS[kind]:
         dims = HEAD_DIMS[kind]
         listed = ", ".join(map(str, dims)) if len(dims) < 12 else "multiples of 8 up to 256"
-        raise ValueError(f"head dim {d} is not supported by {kind} (supported: {listed})")
+        raise ValueError(f"head dim {d} is not supported by {mapper or kind} (supported: {listed})")
 
 
 def flash(a: Attention, arch, kind: str = "fa2") -> Choice:
@@ -775,7 +776,7 @@ def fa1(a: Attention, arch, pass_: str = "forward") -> Choice:
     `backward_flash`), with the released kernel's blocks (16 query rows x 256 keys, FP32
     accumulators in HBM) where it ships the head dim and loops over K/V blocks (more than 256
     keys), else the paper's block rule."""
-    check_head_dim("fa2", a.head_dim)
+    check_head_dim("fa2", a.head_dim, "fa1")
     if pass_ not in ("forward", "backward"):
         raise ValueError(f"the fa1 pass must be forward or backward, got '{pass_}'")
     released = a.head_dim in FA1_KERNEL_BC and a.m > FA1_KERNEL_BC[a.head_dim]

@@ -55,6 +55,8 @@ def test_evaluate_gpu_defaults_to_h100_and_decode_phase():
 
 @pytest.mark.parametrize("args, words", [
     (["--mapper", "fa3", "--seq", "1K", "--head-dim", "100"], "head dim 100 is not supported"),
+    (["--mapper", "fa1", "--arch", "a100", "--seq", "1K", "--head-dim", "100"],
+     "head dim 100 is not supported by fa1"),
     (["--mapper", "fa2", "--seq", "0"], "expected a positive count"),
     (["--mapper", "flash_decoding", "--phase", "decode"], "needs --context"),
     (["--mapper", "lean", "--phase", "decode", "--context", "12x"], "--context: expected a positive"),
