@@ -99,6 +99,8 @@ def parse_grid(item: str, arch: str = "fusemax", overrides: tuple[str, ...] = ()
     values, texts = _spec_values(f"--grid {name}", text)
     if len(set(texts)) != len(texts):
         raise ValueError(f"--grid {name}: values repeat after rounding ({text})")
+    if len(set(values)) != len(values):  # 1MiB and 1024KiB: one point, run once
+        raise ValueError(f"--grid {name}: a value repeats in other units ({text})")
     for k in sorted({0, len(texts) - 1} | ({values.index(min(values)), values.index(max(values))}
                                           if isinstance(values[0], float) else set())):
         _check_path(name, texts[k], arch, overrides)

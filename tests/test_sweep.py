@@ -49,6 +49,7 @@ def test_grid_lists_ranges_and_units():
     ("global_buffer.capacity=1MiB..2MiB", "START..STOP*FACTOR"),
     ("dram.bandwidth=3", "expected a bandwidth"),
     ("seq=1K,1K", "repeats"),
+    ("global_buffer.capacity=1MiB,1048576B,1024KiB", "a value repeats in other units"),
 ])
 def test_bad_grids_are_one_line(item, message):
     with pytest.raises((ValueError, SpecError)) as exc:
