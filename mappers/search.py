@@ -60,6 +60,12 @@ class SearchResult:
     structures: int
 
 
+def divisors_of(n: int) -> list[int]:
+    """Divisors of n, smallest first (trial division up to sqrt(n): a 1M-token rank is instant)."""
+    small = [d for d in range(1, math.isqrt(n) + 1) if n % d == 0]
+    return sorted(set(small + [n // d for d in small]))
+
+
 def splits(skeleton: Skeleton, shapes: dict[str, int], max_spatial: int) -> np.ndarray:
     """Every assignment of factors to slots [n, slots]: each rank's factors multiply to its
     shape (`shapes` resolved, split parts included); a spatial factor is at most
@@ -70,7 +76,7 @@ def splits(skeleton: Skeleton, shapes: dict[str, int], max_spatial: int) -> np.n
         per_rank.setdefault(r, []).append(k)
     choices = []
     for r, idx in per_rank.items():
-        divisors = [d for d in range(1, shapes[r] + 1) if shapes[r] % d == 0]
+        divisors = divisors_of(shapes[r])
         options = []
         for combo in itertools.product(divisors, repeat=len(idx) - 1):
             rest = shapes[r] // math.prod(combo) if shapes[r] % math.prod(combo) == 0 else 0

@@ -24,7 +24,8 @@ from .compile import Template, structure
 from .fused import shared_nest_mapping
 from .mapping import (IN_PES, EinsumMapping, FusionGroup, Level, Loop, Mapping, MappingError,
                       Stage)
-from .search import Skeleton, SearchResult, candidate_bindings, fused_stages, search
+from .search import (Skeleton, SearchResult, candidate_bindings, divisors_of, fused_stages,
+                     search)
 
 #: the components the spatial-array mappings (here and in mappers.flat) place work and tiles
 #: on, by name (a spec must have them)
@@ -49,9 +50,8 @@ def array_side(arch) -> int:
 
 
 def _divisors_desc(n: int) -> list[int]:
-    """Divisors of n, largest first (trial division up to sqrt(n))."""
-    small = [d for d in range(1, int(n ** 0.5) + 1) if n % d == 0]
-    return sorted(set(small + [n // d for d in small]), reverse=True)
+    """Divisors of n, largest first."""
+    return divisors_of(n)[::-1]
 
 
 def first_fitting(candidates: Iterable[Mapping], arch, what: str) -> Mapping:
