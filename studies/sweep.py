@@ -274,9 +274,15 @@ def read_results(out: str | Path) -> pd.DataFrame:
     parts = sorted(Path(out).glob("part-*.parquet"))
     if not parts:
         raise ValueError(f"{out}: no sweep results there")
-    df = pd.concat([pq.read_table(p).to_pandas() for p in parts], ignore_index=True)
+    tables = [pq.read_table(p).to_pandas() for p in parts]
+    foreign = next((p for p, t in zip(parts, tables) if "hash" not in t), None)
+    if foreign is not None:
+        raise ValueError(f"{foreign}: not a sweep's part (no 'hash' column)")
+    df = pd.concat(tables, ignore_index=True)
     meta = Path(out) / META
     axes = _read_meta(meta).get("axes", []) if meta.exists() else []
+    if not (isinstance(axes, list) and all(isinstance(a, str) for a in axes)):
+        raise ValueError(f"{meta}: not a sweep's configuration ('axes' is not a list of names)")
     df = df.drop_duplicates("hash")
     return df.sort_values([a for a in axes if a in df]).reset_index(drop=True) if axes else \
         df.reset_index(drop=True)

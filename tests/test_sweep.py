@@ -205,6 +205,20 @@ def test_kill_and_resume_loses_and_repeats_nothing(tmp_path, workers):
     assert f'"skipped_done": {written}' in r.output
 
 
+@pytest.mark.parametrize("setup, words", [
+    (lambda d: pd.DataFrame({"x": [1.0]}).to_parquet(d / "part-0.parquet"),
+     "part-0.parquet: not a sweep's part (no 'hash' column)"),
+    (lambda d: pd.DataFrame({"hash": ["a"]}).to_parquet(d / "part-0.parquet")
+     or (d / "_sweep.json").write_text('{"axes": 5}'), "'axes' is not a list of names"),
+])
+def test_plot_of_a_directory_that_is_no_sweep_is_one_line(tmp_path, setup, words):
+    out = tmp_path / "p.parquet"
+    out.mkdir()
+    setup(out)
+    r = CliRunner().invoke(app, ["plot", str(out), "--x", "x", "--html", str(tmp_path / "f.html")])
+    assert r.exit_code == 2 and words in r.output and "Traceback" not in r.output, r.output
+
+
 def test_plot_writes_html_and_names_bad_columns(tmp_path):
     axes = [parse_grid("global_buffer.capacity=256KiB,16MiB"), parse_grid("seq=1K,4K")]
     run_sweep(SweepConfig("fusemax", (), "fusemax", BERT), axes, tmp_path / "p.parquet")
