@@ -207,6 +207,10 @@ class _Context:
                 k += 1
             elif isinstance(idx, (ConstIdx, FinalIdx)):
                 pos = idx.value if isinstance(idx, ConstIdx) else self.shapes[idx.rank]
+                if pos >= data.shape[k]:  # an iterate past the last: positions 0..N
+                    raise CascadeError(f"{ref} reads position {pos} of rank '{axis_rank}', which "
+                                       f"has positions 0..{data.shape[k] - 1} at these shapes",
+                                       ref.pos)
                 data, valid = data.take(pos, k), valid.take(pos, k)
             else:
                 assert isinstance(idx, SplitIdx)

@@ -131,3 +131,12 @@ def test_bad_input_arrays():
         run(c, {"Q": np.zeros((2, 2)), "K": np.zeros((2, 3))}, shapes)
     with pytest.raises(CascadeError, match=r"input 'K' has shape \(3, 2\), expected \(2, 3\)"):
         run(c, {"Q": np.zeros((2, 2)), "K": np.zeros((3, 2)), "V": np.zeros((2, 3))}, shapes)
+
+
+def test_a_fixed_iterate_past_the_last_is_an_error_at_run_time():
+    # positions 0..M exist at shape M; RM[6] at M = 5 is past them (was an IndexError)
+    c = parse("RM[0] = 0\nRM[m+1] = RM[m] + A[m]\nZ[] = RM[6]", "t.cascade")
+    assert run(c, {"A": np.ones(6)}, {"m": 6}).tensors["Z"] == 6.0
+    with pytest.raises(CascadeError, match=r"t.cascade:3:7: RM\[6\] reads position 6 of rank 'm', "
+                                           r"which has positions 0..5"):
+        run(c, {"A": np.ones(5)}, {"m": 5})
