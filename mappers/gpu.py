@@ -51,7 +51,7 @@ from einsum_cascades import Cascade, load
 
 from .compile import Rows, Template, family, rows_of
 from .mapping import (IN_PES, EinsumMapping, FusionGroup, Level, Loop, Mapping, MappingError,
-                      Stage, working_einsums)
+                      Stage, divisors, working_einsums)
 from .plain import costs
 
 #: head dims the FlashAttention kernels are built for (FA2 README: all head dims up to 256;
@@ -516,12 +516,6 @@ def wave_block(counts: tuple[int, ...], slots: int) -> tuple[int, ...]:
     return min(itertools.product(*map(divisors, counts)),
                key=lambda b: (abs(math.log(math.prod(b) / slots)), -math.prod(b),
                               max(b) / min(b)))
-
-
-def divisors(n: int) -> list[int]:
-    """The divisors of n, found up to its square root."""
-    small = [t for t in range(1, math.isqrt(n) + 1) if n % t == 0]
-    return sorted(set(small + [n // t for t in small]))
 
 
 def blocks(counts: list[tuple[str, int]], block: dict[str, int], slots: int

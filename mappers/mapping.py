@@ -131,6 +131,13 @@ class Stage:
     parallel_instances: float = 0
 
 
+def divisors(n: int) -> list[int]:
+    """The divisors of n, smallest first (a loop's factors divide its rank), found up to its
+    square root: a 1G-token rank is instant."""
+    small = [t for t in range(1, math.isqrt(n) + 1) if n % t == 0]
+    return sorted(set(small + [n // t for t in small]))
+
+
 def epoch_ranks(c: Cascade, stage: Stage) -> set[str]:
     """Ranks every Einsum of a stage iterates: their temporal loops count its epochs."""
     spaces = [set(e.space) for e in c.einsums if e.key in stage.einsums]

@@ -24,7 +24,7 @@ from energy import energy_pj, price_list
 
 from .compile import Template
 from .fused import shared_kernel, shared_nest_mapping
-from .mapping import Level, Loop, Mapping, MappingError, Stage, working_einsums
+from .mapping import Level, Loop, Mapping, MappingError, Stage, divisors, working_einsums
 from .ops import op_formulas
 
 Metric = Literal["latency", "energy", "edp"]
@@ -60,12 +60,6 @@ class SearchResult:
     structures: int
 
 
-def divisors_of(n: int) -> list[int]:
-    """Divisors of n, smallest first (trial division up to sqrt(n): a 1M-token rank is instant)."""
-    small = [d for d in range(1, math.isqrt(n) + 1) if n % d == 0]
-    return sorted(set(small + [n // d for d in small]))
-
-
 def splits(skeleton: Skeleton, shapes: dict[str, int], max_spatial: int) -> np.ndarray:
     """Every assignment of factors to slots [n, slots]: each rank's factors multiply to its
     shape (`shapes` resolved, split parts included); a spatial factor is at most
@@ -76,9 +70,9 @@ def splits(skeleton: Skeleton, shapes: dict[str, int], max_spatial: int) -> np.n
         per_rank.setdefault(r, []).append(k)
     choices = []
     for r, idx in per_rank.items():
-        divisors = divisors_of(shapes[r])
+        factors = divisors(shapes[r])
         options = []
-        for combo in itertools.product(divisors, repeat=len(idx) - 1):
+        for combo in itertools.product(factors, repeat=len(idx) - 1):
             rest = shapes[r] // math.prod(combo) if shapes[r] % math.prod(combo) == 0 else 0
             row = list(combo) + [rest]
             if rest and all(f <= max_spatial for f, k in zip(row, idx) if slots[k][1]):

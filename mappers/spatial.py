@@ -23,9 +23,8 @@ from einsum_cascades import Cascade, load
 from .compile import Template, structure
 from .fused import shared_nest_mapping
 from .mapping import (IN_PES, EinsumMapping, FusionGroup, Level, Loop, Mapping, MappingError,
-                      Stage)
-from .search import (Skeleton, SearchResult, candidate_bindings, divisors_of, fused_stages,
-                     search)
+                      Stage, divisors)
+from .search import Skeleton, SearchResult, candidate_bindings, fused_stages, search
 
 #: the components the spatial-array mappings (here and in mappers.flat) place work and tiles
 #: on, by name (a spec must have them)
@@ -51,7 +50,7 @@ def array_side(arch) -> int:
 
 def _divisors_desc(n: int) -> list[int]:
     """Divisors of n, largest first."""
-    return divisors_of(n)[::-1]
+    return divisors(n)[::-1]
 
 
 def first_fitting(candidates: Iterable[Mapping], arch, what: str) -> Mapping:

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from einsum_cascades import Cascade, parse
 
 from .mapping import (EinsumMapping, FusionGroup, Level, Loop, Mapping, MappingError, Stage,
-                      working_einsums)
+                      divisors, working_einsums)
 
 #: flash page of the KV layout (InstInfer, shared/reference/storage.md): 16 tokens x 128
 #: channels of one head, FP16 = 4 KB
@@ -117,7 +117,7 @@ def kv_tokens_read(context: int, sparse: bool, paged: bool) -> int:
 
 
 def _largest_divisor(n: int, at_most: int) -> int:
-    return max(d for d in range(1, min(n, max(at_most, 1)) + 1) if n % d == 0)
+    return max(d for d in divisors(n) if d <= max(at_most, 1))
 
 
 def _levels(path: tuple[str, ...], root: list[Loop], spread: list[Loop],

@@ -8,7 +8,8 @@ import pytest
 from archsim.spec import load_arch
 from einsum_cascades import load
 from mappers.plain import evaluate
-from mappers.search import Skeleton, candidate_bindings, divisors_of, fused_stages, search, splits
+from mappers.mapping import divisors
+from mappers.search import Skeleton, candidate_bindings, fused_stages, search, splits
 from mappers.fused import shared_nest_mapping
 
 SHAPES = {"e": 64, "f": 64, "m": 4096, "p": 4096, "m0": 256}
@@ -95,5 +96,5 @@ def test_search_design_matches_the_fusemax_hand_mapping_and_reports_its_work(seq
 
 def test_divisors_are_found_without_walking_the_rank():
     # a search over a 1G-token rank listed its divisors by trying every number (hung)
-    assert all(divisors_of(n) == [d for d in range(1, n + 1) if n % d == 0] for n in range(1, 500))
-    assert divisors_of(1 << 40) == [1 << k for k in range(41)]
+    assert all(divisors(n) == [d for d in range(1, n + 1) if n % d == 0] for n in range(1, 500))
+    assert divisors(1 << 40) == [1 << k for k in range(41)]

@@ -30,7 +30,7 @@ import sympy
 
 from einsum_cascades import Cascade, analyse
 from einsum_cascades.ir import refs
-from mappers.mapping import working_einsums
+from mappers.mapping import divisors, working_einsums
 
 ASSUMPTIONS = (
     "one buffer over an unbounded backing store (Orojenesis); accesses counted in elements",
@@ -43,8 +43,7 @@ ASSUMPTIONS = (
 
 
 def _divisors(n: int) -> np.ndarray:
-    small = [d for d in range(1, int(math.isqrt(n)) + 1) if n % d == 0]
-    return np.array(sorted(set(small + [n // d for d in small])), np.int64)
+    return np.array(divisors(n), np.int64)
 
 
 @dataclass(frozen=True)
